@@ -145,9 +145,8 @@ def up(
         _wait(_nodes_ready(settings, kwok_names), 120, "KWOK nodes to become Ready")
     except ComponentError as err:
         raise ClusterError(f"{err}\n`hack/cluster down` cleans up what was started.") from err
-    say(
-        f"cluster ready in {time.monotonic() - started:.1f}s: export KUBECONFIG={settings.kubeconfig}"
-    )
+    took = time.monotonic() - started
+    say(f"cluster ready in {took:.1f}s: export KUBECONFIG={settings.kubeconfig}")
 
 
 def _remove_extra_kwok_nodes(core: Any, specs: list[fleet.NodeSpec]) -> int:
@@ -199,6 +198,12 @@ def _link_leftovers() -> list[str]:
     return [n for n in names if n.startswith(LINK_PREFIXES)]
 
 
+def _has_process_nodes(settings: Settings) -> bool:
+    # The node agent's network objects are named without a cluster prefix (interface
+    # names are short), so only a cluster with process nodes may sweep them.
+    return settings.fleet.process_edge + settings.fleet.process_training > 0
+
+
 def _remove_created_mountpoints(settings: Settings) -> None:
     record = settings.cluster_dir / "agent" / "created-mountpoints.txt"
     if not record.exists():
@@ -226,11 +231,12 @@ def down(settings: Settings, purge: bool = False, say: Callable[[str], None] = p
     if strays:
         say(f"  stopping {len(strays)} stray processes: {strays}")
         terminate(strays, 5, str(settings.cluster_dir))
-    for ns in _netns_leftovers():
-        subprocess.run(["ip", "netns", "delete", ns], check=False)
-    for link in _link_leftovers():
-        subprocess.run(["ip", "link", "delete", link], check=False)
-    _remove_created_mountpoints(settings)
+    if _has_process_nodes(settings):
+        for ns in _netns_leftovers():
+            subprocess.run(["ip", "netns", "delete", ns], check=False)
+        for link in _link_leftovers():
+            subprocess.run(["ip", "link", "delete", link], check=False)
+        _remove_created_mountpoints(settings)
     if purge and settings.cluster_dir.exists():
         shutil.rmtree(settings.cluster_dir)
         say(f"  removed {settings.cluster_dir}")
@@ -240,8 +246,9 @@ def down(settings: Settings, purge: bool = False, say: Callable[[str], None] = p
 def leftovers(settings: Settings) -> list[str]:
     """Anything of the cluster still alive: processes, network namespaces, links, ports."""
     found = [f"process {pid}" for pid in find_strays(str(settings.cluster_dir))]
-    found += [f"netns {ns}" for ns in _netns_leftovers()]
-    found += [f"link {link}" for link in _link_leftovers()]
+    if _has_process_nodes(settings):
+        found += [f"netns {ns}" for ns in _netns_leftovers()]
+        found += [f"link {link}" for link in _link_leftovers()]
     p = settings.ports
     for name, port in (
         ("etcd", p.etcd),
@@ -268,7 +275,8 @@ class ComponentStatus:
 def status(settings: Settings) -> list[ComponentStatus]:
     """The state of every component, from PID files checked against live processes."""
     sup = supervisor(settings)
-    return [ComponentStatus(n, sup.state(n), sup.pid(n)) for n in COMPONENT_ORDER]
+    names = [n for n in COMPONENT_ORDER if n != "node-agent" or _has_process_nodes(settings)]
+    return [ComponentStatus(n, sup.state(n), sup.pid(n)) for n in names]
 
 
 def node_summary(settings: Settings) -> dict[str, dict[str, int]]:

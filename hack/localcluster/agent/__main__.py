@@ -21,7 +21,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """The agent's command line."""
     p = argparse.ArgumentParser(
         prog="python -m localcluster.agent",
-        description="Simulated kubelet whose pods run as local processes in per-pod network namespaces.",
+        description="Simulated kubelet: pods run as local processes, one netns each.",
     )
     p.add_argument("--kubeconfig", required=True, help="kubeconfig of the agent's identity")
     p.add_argument("--state-dir", required=True, type=Path, help="pod dirs, logs, offline flags")

@@ -143,7 +143,7 @@ def tail(path: Path, lines: int = FALLBACK_LINES, max_bytes: int = FALLBACK_BYTE
 def termination_message(
     message_file: Path, policy: str, log_path: Path, log_offset: int, exit_code: int
 ) -> str:
-    """The container's termination message: its file, or (FallbackToLogsOnError) its last log lines."""
+    """The termination message: its file, or (FallbackToLogsOnError) the last log lines."""
     try:
         with open(message_file, "rb") as f:
             message = f.read(MAX_MESSAGE).decode(errors="replace")
@@ -155,7 +155,7 @@ def termination_message(
 
 
 def _tail_since(path: Path, offset: int) -> str:
-    """Like `tail`, but only what this container instance wrote (the log is shared across restarts)."""
+    """The last log lines this container instance wrote (the log spans restarts)."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)

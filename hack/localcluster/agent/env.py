@@ -187,10 +187,10 @@ def container_env(
             if ref.get("optional"):
                 continue
             raise ConfigError(f'{kind} "{ref.get("name", "")}" not found')
-        for key, value in (obj.get("data") or {}).items():
+        for key, raw in (obj.get("data") or {}).items():
             name = prefix + key
             if _ENV_NAME.match(name):  # kubelet skips invalid names (with an event)
-                env[name] = str(value) if kind == "configmap" else _b64(value)
+                env[name] = str(raw) if kind == "configmap" else _b64(raw)
 
     def lookup(name: str) -> str | None:
         return env.get(name, kube_env.get(name))

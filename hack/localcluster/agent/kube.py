@@ -45,7 +45,7 @@ class Kube:
 
     def __init__(self, kubeconfig: str) -> None:
         cfg = client.Configuration()
-        config.load_kube_config(
+        config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig, client_configuration=cfg, persist_config=False
         )
         # One connection per watch plus the pod workers' calls; the default (4) thrashes.
@@ -82,7 +82,7 @@ class Kube:
             raise ApiError(resp.status, str(resp.reason), (resp.data or b"").decode())
         raw = resp.response
         try:
-            for line in iter_resp_lines(raw):
+            for line in iter_resp_lines(raw):  # type: ignore[no-untyped-call]
                 if line:
                     event: Obj = json.loads(line)
                     yield event

@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
         return 128
     command = spec["command"]
     try:
-        os.execvpe(command[0], command, spec.get("env") or {})
+        os.execvpe(command[0], command, spec.get("env") or {})  # noqa: S606
     except OSError as e:
         print(f"edgeml-agent: exec {command[0]!r}: {e}", file=sys.stderr)
         return 127

@@ -17,7 +17,9 @@ def subject(node: str, namespace: str = "", pod: str = "") -> str:
 def emit(level: str, who: str, message: str) -> None:
     """Write one log line; lines from different threads never interleave."""
     stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    line = f"{stamp} {level} {who} {message}\n"
+    # One event, one line: embedded newlines (multi-line commands, tracebacks) are escaped.
+    flat = message.replace("\r", "\\r").replace("\n", "\\n")
+    line = f"{stamp} {level} {who} {flat}\n"
     with _lock:
         sys.stdout.write(line)
         sys.stdout.flush()

@@ -102,7 +102,7 @@ _CONDITIONS = (
 
 
 def node_status(cfg: NodeConfig, previous: list[Obj], now: str) -> Obj:
-    """The Node status a healthy kubelet posts; a condition that did not change keeps its transition time."""
+    """The Node status a healthy kubelet posts; unchanged conditions keep their transition time."""
     before = {c.get("type"): c for c in previous}
     conditions = []
     for ctype, status, reason, message in _CONDITIONS:
@@ -214,7 +214,7 @@ class NodeAgent:
             if not w.done.wait(30):
                 log.warn(w.who, "worker did not stop in time")
         for t in self._threads:
-            t.join(timeout=5)
+            t.join(timeout=2)  # a watch blocked in a read is a daemon thread: not worth waiting for
         network.delete_bridge(self.cfg.index, self.who)
         log.info(self.who, "stopped")
 

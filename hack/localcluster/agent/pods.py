@@ -93,7 +93,7 @@ class ContainerRun:
 
 
 class ApiSources:
-    """ConfigMaps, Secrets and tokens for one pod, with the last good copy kept for offline spells."""
+    """ConfigMaps, Secrets and tokens for one pod; the last good copies serve offline spells."""
 
     def __init__(self, ctx: NodeContext, pod_ref: Obj) -> None:
         """`pod_ref` is the pod's name and uid (tokens are bound to it)."""
@@ -106,7 +106,7 @@ class ApiSources:
         if not self._ctx.is_online():
             if path in self._cache:
                 return self._cache[path]
-            raise volumes.NotReady("the node is offline")
+            raise volumes.VolumeNotReadyError("the node is offline")
         try:
             obj: Obj | None = self._ctx.kube.request("GET", path)
         except ApiError as e:
@@ -115,7 +115,7 @@ class ApiSources:
             elif path in self._cache:
                 return self._cache[path]
             else:
-                raise volumes.NotReady(f"cannot read {path}: {e}") from e
+                raise volumes.VolumeNotReadyError(f"cannot read {path}: {e}") from e
         self._cache[path] = obj
         return obj
 
@@ -137,7 +137,7 @@ class ApiSources:
         if cached and (now - cached[1] < TOKEN_REFRESH * expiration or not self._ctx.is_online()):
             return cached[0]
         if not self._ctx.is_online():
-            raise volumes.NotReady("the node is offline")
+            raise volumes.VolumeNotReadyError("the node is offline")
         spec: Obj = {
             "expirationSeconds": expiration,
             "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", **self._pod_ref},
@@ -151,7 +151,7 @@ class ApiSources:
         except ApiError as e:
             if cached:
                 return cached[0]
-            raise volumes.NotReady(
+            raise volumes.VolumeNotReadyError(
                 f"cannot get a token for service account {service_account}: {e}"
             ) from e
         token = str((answer.get("status") or {}).get("token", ""))
@@ -319,9 +319,12 @@ class PodWorker:
                 done = _terminated(state)
                 assert done is not None
                 run.has_run = True
-                if run.init and done.exit_code == 0:
-                    run.state = done
-                elif not run.init and not should_restart(self._policy, done.exit_code):
+                finished_for_good = (
+                    done.exit_code == 0
+                    if run.init
+                    else not should_restart(self._policy, done.exit_code)
+                )
+                if finished_for_good:
                     run.state = done
                 else:
                     run.last_state = done
@@ -398,7 +401,10 @@ class PodWorker:
 
     def _ensure_volumes(self) -> None:
         now = time.monotonic()
-        if isinstance(self._volume_error, volumes.Unsupported) or now < self._volume_refresh_at:
+        if (
+            isinstance(self._volume_error, volumes.UnsupportedVolumeError)
+            or now < self._volume_refresh_at
+        ):
             return
         self._volume_refresh_at = now + (VOLUME_REFRESH if self._volumes_ready else RETRY)
         try:
@@ -414,7 +420,7 @@ class PodWorker:
                     files = volumes.render(vol, self.pod, self._sources, addresses)
                     volumes.sync_dir(self._volume_dir(vol), files)
         except volumes.VolumeError as e:
-            if self._volumes_ready and not isinstance(e, volumes.Unsupported):
+            if self._volumes_ready and not isinstance(e, volumes.UnsupportedVolumeError):
                 log.warn(self.who, f"volume refresh failed: {e}")
                 return
             if str(e) != str(self._volume_error):
@@ -590,7 +596,7 @@ class PodWorker:
         addresses = env.PodAddresses(self._pod_ip, self.ctx.host_ip)
         try:
             spec_env = env.container_env(self.pod, run.spec, self._sources, addresses, kube_env)
-        except volumes.NotReady as e:
+        except volumes.VolumeNotReadyError as e:
             raise env.ConfigError(str(e)) from e
         home = self.dir / "home"
         home.mkdir(exist_ok=True)
@@ -787,7 +793,7 @@ class PodWorker:
         return True
 
     def _scrub(self) -> None:
-        """Remove what a pod dir holds besides its logs: volumes (secrets), launch specs, pid files."""
+        """Remove all but the logs from the pod dir: volumes (secrets), launch specs, pid files."""
         shutil.rmtree(self.dir / "volumes", ignore_errors=True)
         shutil.rmtree(self.dir / "home", ignore_errors=True)
         for pattern in ("*.launch.json", "*.pid", "ip"):

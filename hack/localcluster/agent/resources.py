@@ -80,9 +80,9 @@ def qos_class(pod: Obj) -> str:
             guaranteed = False
     if not requests and not limits:
         return "BestEffort"
-    if guaranteed and requests.keys() == limits.keys():
-        if all(limits[k] == v for k, v in requests.items()):
-            return "Guaranteed"
+    same = requests.keys() == limits.keys() and all(limits[k] == v for k, v in requests.items())
+    if guaranteed and same:
+        return "Guaranteed"
     return "Burstable"
 
 
@@ -104,6 +104,8 @@ def resource_field_value(container: Obj | None, ref: Obj) -> str:
     if raw is None:
         raw = NODE_CAPACITY.get(name, "0") if kind == "limits" else "0"
     divisor = parse_quantity(ref.get("divisor") or "1")
-    if divisor <= 0:
+    if divisor == 0:
+        divisor = Decimal(1)  # the API server defaults an unset divisor to "0"; kubelet reads 1
+    if divisor < 0:
         raise QuantityError(f"divisor must be positive in {ref!r}")
     return str(math.ceil(parse_quantity(raw) / divisor))

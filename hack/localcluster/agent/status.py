@@ -255,7 +255,7 @@ def pod_conditions(view: PodView, phase: str, previous: list[Obj], now: str) -> 
 
 
 def pod_status(view: PodView, previous: Obj, now: str) -> Obj:
-    """The full status kubelet would write, given the previous one (for conditions and a terminal phase)."""
+    """The status kubelet would write; `previous` gives condition times and a terminal phase."""
     phase = pod_phase(view)
     if previous.get("phase") in TERMINAL_PHASES:
         phase = previous["phase"]  # a terminal phase never changes

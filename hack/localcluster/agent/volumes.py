@@ -31,14 +31,14 @@ class VolumeError(Exception):
     reason = "ContainerCreating"
 
 
-class Unsupported(VolumeError):
+class UnsupportedVolumeError(VolumeError):
     """A kind of volume process nodes do not have (PVCs, CSI...): a config error, not retried."""
 
     reason = "CreateContainerConfigError"
 
 
-class NotReady(VolumeError):
-    """A source that does not exist yet (a missing ConfigMap...): retried, like kubelet's FailedMount."""
+class VolumeNotReadyError(VolumeError):
+    """A source that is missing (a ConfigMap...): retried, like kubelet's FailedMount."""
 
 
 class Sources(env.Sources, Protocol):
@@ -66,17 +66,17 @@ def volume_kind(volume: Obj) -> str:
 
 
 def check_supported(pod: Obj) -> None:
-    """Raise Unsupported for the first volume process nodes cannot provide."""
+    """Raise UnsupportedVolumeError for the first volume process nodes cannot provide."""
     for volume in (pod.get("spec") or {}).get("volumes") or []:
         kind = volume_kind(volume)
         if kind not in DIR_KINDS + FILE_KINDS:
-            raise Unsupported(
+            raise UnsupportedVolumeError(
                 f'volume "{volume.get("name")}": {kind} volumes are not supported on process nodes'
             )
         for source in (volume.get("projected") or {}).get("sources") or []:
             for sub in source:
                 if sub not in ("configMap", "secret", "downwardAPI", "serviceAccountToken"):
-                    raise Unsupported(
+                    raise UnsupportedVolumeError(
                         f'volume "{volume.get("name")}": projected {sub} sources are not supported'
                         " on process nodes"
                     )
@@ -85,7 +85,7 @@ def check_supported(pod: Obj) -> None:
 def _safe_rel(path: str) -> str:
     parts = Path(path).parts
     if not path or Path(path).is_absolute() or ".." in parts:
-        raise Unsupported(f"invalid volume item path {path!r}")
+        raise UnsupportedVolumeError(f"invalid volume item path {path!r}")
     return path
 
 
@@ -105,7 +105,7 @@ def _keyed(
         if key not in data:
             if optional:
                 continue
-            raise NotReady(f"{what} references non-existent config key: {key}")
+            raise VolumeNotReadyError(f"{what} references non-existent config key: {key}")
         out[_safe_rel(item.get("path") or key)] = File(
             data[key], int(item.get("mode") or default_mode)
         )
@@ -119,7 +119,7 @@ def _config_map_files(
     if obj is None:
         if ref.get("optional"):
             return {}
-        raise NotReady(f'configmap "{ref.get("name", "")}" not found')
+        raise VolumeNotReadyError(f'configmap "{ref.get("name", "")}" not found')
     data = {k: str(v).encode() for k, v in (obj.get("data") or {}).items()}
     data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
     return _keyed(
@@ -134,7 +134,7 @@ def _secret_files(
     if obj is None:
         if ref.get("optional"):
             return {}
-        raise NotReady(f'secret "{name}" not found')
+        raise VolumeNotReadyError(f'secret "{name}" not found')
     data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
     return _keyed(
         data, ref.get("items"), default_mode, optional=bool(ref.get("optional")), what="secret"
@@ -156,7 +156,7 @@ def _downward_files(
                 env.find_container(pod, ref.get("containerName", "")), ref
             )
         else:
-            raise Unsupported(f"unsupported downwardAPI item {sorted(item)}")
+            raise UnsupportedVolumeError(f"unsupported downwardAPI item {sorted(item)}")
         out[_safe_rel(item.get("path", ""))] = File(
             value.encode(), int(item.get("mode") or default_mode)
         )
@@ -179,8 +179,8 @@ def render(volume: Obj, pod: Obj, sources: Sources, addresses: env.PodAddresses)
         if kind == "projected":
             return _projected(body, pod, sources, addresses, mode)
     except (env.ConfigError, resources.QuantityError) as e:
-        raise Unsupported(f'volume "{volume.get("name")}": {e}') from e
-    raise Unsupported(f"{kind} volumes have no files")
+        raise UnsupportedVolumeError(f'volume "{volume.get("name")}": {e}') from e
+    raise UnsupportedVolumeError(f"{kind} volumes have no files")
 
 
 def _projected(
@@ -217,7 +217,7 @@ def prepare_host_path(volume: Obj) -> str:
     path = Path(hp.get("path", ""))
     kind = hp.get("type") or ""
     if not path.is_absolute():
-        raise Unsupported(f'volume "{volume.get("name")}": hostPath must be absolute')
+        raise UnsupportedVolumeError(f'volume "{volume.get("name")}": hostPath must be absolute')
     if kind == "DirectoryOrCreate":
         path.mkdir(parents=True, exist_ok=True)
     elif kind == "FileOrCreate":
@@ -231,12 +231,12 @@ def prepare_host_path(volume: Obj) -> str:
         "BlockDevice": path.is_block_device,
     }
     if kind in checks and not checks[kind]():
-        raise NotReady(f"hostPath type check failed: {path} is not a {kind}")
+        raise VolumeNotReadyError(f"hostPath type check failed: {path} is not a {kind}")
     return str(path)
 
 
 def sync_dir(root: Path, files: dict[str, File]) -> bool:
-    """Make `root` hold exactly `files`; replace changed files atomically. True if anything changed."""
+    """Make `root` hold exactly `files`, replacing changed ones atomically; True if any changed."""
     root.mkdir(parents=True, exist_ok=True)
     changed = False
     for rel, f in files.items():

@@ -1,0 +1,130 @@
+"""up / status / down of a second, throwaway local cluster, with the faults users meet.
+
+It runs on its own ports and state directory (sharing only the build cache), with
+KWOK nodes but no process nodes, so it never touches the cluster the other tests use.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from localcluster.cluster import leftovers
+from localcluster.processes import find_strays
+from localcluster.settings import Settings
+from support.cluster import cluster_cli
+
+PORT_OFFSET = 200
+
+
+def _env(home: Path) -> dict[str, str]:
+    base = Settings()
+    p = base.ports
+    env = {
+        "EDGEML_HOME": str(home),
+        "EDGEML_BIN_DIR": str(base.bin_dir),
+        "EDGEML_KWOK_EDGE_NODES": "2",
+        "EDGEML_KWOK_TRAINING_NODES": "0",
+        "EDGEML_PROCESS_EDGE_NODES": "0",
+        "EDGEML_PROCESS_TRAINING_NODES": "0",
+    }
+    for name, port in (
+        ("ETCD", p.etcd),
+        ("ETCD_PEER", p.etcd_peer),
+        ("APISERVER", p.apiserver),
+        ("CONTROLLER_MANAGER", p.controller_manager),
+        ("SCHEDULER", p.scheduler),
+        ("KWOK", p.kwok),
+        ("MLFLOW", p.mlflow),
+    ):
+        env[f"EDGEML_{name}_PORT"] = str(port + PORT_OFFSET)
+    return env
+
+
+@pytest.fixture
+def spare(tmp_path: Path) -> Iterator[tuple[dict[str, str], Settings]]:
+    """The environment and settings of a second cluster; always torn down."""
+    env = _env(tmp_path / "home")
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        settings = Settings()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    yield env, settings
+    cluster_cli("down", env=env)
+
+
+def test_up_twice_status_crash_and_down_leave_nothing(
+    spare: tuple[dict[str, str], Settings],
+) -> None:
+    env, settings = spare
+    apiserver_port = settings.ports.apiserver
+
+    # A port already taken: a clear message and a non-zero exit.
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", apiserver_port))
+        squatter.listen()
+        blocked = cluster_cli("up", env=env)
+    assert blocked.returncode == 1
+    assert f"port {apiserver_port} on 127.0.0.1 is already taken" in blocked.stderr
+    assert "hack/cluster down" in blocked.stderr
+
+    # A stale PID file (a PID that is not ours) is not trusted, and up proceeds.
+    settings.pid_dir.mkdir(parents=True, exist_ok=True)
+    (settings.pid_dir / "kube-scheduler.pid").write_text(f"{os.getpid()}\n")
+    first = cluster_cli("up", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "etcd                     already running" in first.stdout
+    assert "kube-scheduler           had stopped unexpectedly" in first.stdout
+    assert cluster_cli("status", env=env).returncode == 0
+
+    # up twice is harmless: everything is already running.
+    second = cluster_cli("up", env=env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.count("already running") == 6, second.stdout
+
+    # A component that dies is reported by status, and up restarts it.
+    scheduler_pid = int((settings.pid_dir / "kube-scheduler.pid").read_text())
+    os.kill(scheduler_pid, signal.SIGKILL)
+    crashed = cluster_cli("status", env=env)
+    assert crashed.returncode == 1
+    assert "crashed: kube-scheduler" in crashed.stderr
+    repaired = cluster_cli("up", env=env)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "kube-scheduler           had stopped unexpectedly" in repaired.stdout
+
+    # down stops everything, by PID, and leaves no process, port or link behind.
+    down = cluster_cli("down", env=env)
+    assert down.returncode == 0, down.stderr
+    assert "nothing of it is left running" in down.stdout
+    assert find_strays(str(settings.cluster_dir)) == []
+    assert leftovers(settings) == []
+    assert cluster_cli("status", env=env).returncode == 3
+
+
+def test_component_dying_at_start_is_reported_and_down_cleans_up(
+    spare: tuple[dict[str, str], Settings],
+) -> None:
+    env, settings = spare
+    assert cluster_cli("up", env=env).returncode == 0
+    assert cluster_cli("down", env=env).returncode == 0
+    # A damaged serving certificate makes kube-apiserver exit as it starts.
+    (settings.pki_dir / "apiserver.crt").write_text("not a certificate\n")
+    broken = cluster_cli("up", env=env)
+    assert broken.returncode == 1
+    assert "kube-apiserver exited with code" in broken.stderr
+    assert "while starting" in broken.stderr
+    down = cluster_cli("down", env=env)
+    assert down.returncode == 0, down.stderr
+    assert find_strays(str(settings.cluster_dir)) == []
+    assert leftovers(settings) == []

@@ -1,0 +1,218 @@
+"""The local cluster is real: a scheduler places pods, controllers run Jobs, pods really run."""
+
+from __future__ import annotations
+
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from localcluster.fleet import EDGE_ROLE, EDGE_TAINT, POOL_LABEL, SIMULATOR_LABEL
+from support.kube import job_condition, node_ready, pod_ready
+from support.wait import wait_for
+
+EDGE_TOLERATION = {"key": EDGE_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}
+
+
+def _nodes_by_name(core: client.CoreV1Api) -> dict[str, Any]:
+    return {n.metadata.name: n for n in core.list_node().items}
+
+
+def _edge_nodes(core: client.CoreV1Api) -> list[Any]:
+    return [
+        n
+        for n in core.list_node(label_selector=f"{EDGE_ROLE}=true").items
+        if node_ready(n) == "True"
+    ]
+
+
+def _job(name: str, command: list[str], host_dir: Path | None = None) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "main", "image": "ignored", "command": command}
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "nodeSelector": {POOL_LABEL: "training"},
+        "containers": [container],
+    }
+    if host_dir is not None:
+        pod["volumes"] = [{"name": "out", "hostPath": {"path": str(host_dir), "type": "Directory"}}]
+        container["volumeMounts"] = [{"name": "out", "mountPath": "/out"}]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {"spec": pod},
+        },
+    }
+
+
+def test_edge_deployment_lands_only_on_edge_nodes_of_both_kinds(
+    core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str
+) -> None:
+    edge = _edge_nodes(core)
+    simulators = {n.metadata.labels[SIMULATOR_LABEL] for n in edge}
+    assert simulators == {"kwok", "process"}, f"expected both kinds of edge node, got {simulators}"
+    replicas = len(edge)
+    labels = {"app.kubernetes.io/name": "edge-sleeper"}
+    apps.create_namespaced_deployment(
+        namespace,
+        {
+            "metadata": {"name": "edge-sleeper"},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "nodeSelector": {EDGE_ROLE: "true"},
+                        "tolerations": [EDGE_TOLERATION],
+                        # One pod per edge node, so every edge node is used.
+                        "affinity": {
+                            "podAntiAffinity": {
+                                "requiredDuringSchedulingIgnoredDuringExecution": [
+                                    {
+                                        "labelSelector": {"matchLabels": labels},
+                                        "topologyKey": "kubernetes.io/hostname",
+                                    }
+                                ]
+                            }
+                        },
+                        "containers": [
+                            {
+                                "name": "sleeper",
+                                "image": "ignored",
+                                "command": ["python", "-c", "import time; time.sleep(3600)"],
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+    )
+    wait_for(
+        lambda: apps.read_namespaced_deployment(name="edge-sleeper", namespace=namespace).status,
+        lambda s: (s.available_replicas or 0) == replicas,
+        timeout=90,
+        what=f"{replicas} available replicas",
+    )
+    pods = core.list_namespaced_pod(namespace).items
+    nodes = _nodes_by_name(core)
+    placed = [nodes[p.spec.node_name].metadata.labels for p in pods]
+    assert all(lbl.get(EDGE_ROLE) == "true" for lbl in placed)
+    assert {lbl[SIMULATOR_LABEL] for lbl in placed} == {"kwok", "process"}
+    assert all(p.status.phase == "Running" for p in pods)
+    # On process nodes the pod really runs: its container reports a real start time and PID.
+    real = [
+        p for p in pods if nodes[p.spec.node_name].metadata.labels[SIMULATOR_LABEL] == "process"
+    ]
+    for pod in real:
+        status = pod.status.container_statuses[0]
+        assert status.state.running is not None
+        assert status.container_id.startswith("process://")
+
+
+def test_training_job_really_runs_and_completes(
+    batch: client.BatchV1Api, core: client.CoreV1Api, namespace: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "proof.txt"
+    token = uuid.uuid4().hex
+    batch.create_namespaced_job(
+        namespace,
+        _job("write-file", ["sh", "-c", f"echo {token} > /out/proof.txt"], host_dir=tmp_path),
+    )
+    wait_for(
+        lambda: batch.read_namespaced_job("write-file", namespace),
+        lambda j: job_condition(j, "Complete") or job_condition(j, "Failed"),
+        timeout=60,
+        what="the Job to finish",
+    )
+    job = batch.read_namespaced_job("write-file", namespace)
+    assert job_condition(job, "Complete"), job.status
+    assert out.read_text().split()[0] == token
+    (pod,) = core.list_namespaced_pod(namespace, label_selector="job-name=write-file").items
+    assert pod.spec.node_name.startswith("train-proc-"), pod.spec.node_name
+    assert pod.status.container_statuses[0].state.terminated.exit_code == 0
+
+
+def test_job_exiting_3_fails_with_exit_code_3(
+    batch: client.BatchV1Api, core: client.CoreV1Api, namespace: str
+) -> None:
+    batch.create_namespaced_job(
+        namespace,
+        _job(
+            "exit-three",
+            ["sh", "-c", "echo 'dataset is empty' > /dev/termination-log; exit 3"],
+        ),
+    )
+    wait_for(
+        lambda: batch.read_namespaced_job("exit-three", namespace),
+        lambda j: job_condition(j, "Failed"),
+        timeout=60,
+        what="the Job to fail",
+    )
+    (pod,) = core.list_namespaced_pod(namespace, label_selector="job-name=exit-three").items
+    assert pod.status.phase == "Failed"
+    terminated = pod.status.container_statuses[0].state.terminated
+    assert terminated.exit_code == 3
+    assert terminated.reason == "Error"
+    assert terminated.message.strip() == "dataset is empty"
+
+
+@pytest.mark.parametrize("node_index", [0])
+def test_http_server_in_a_pod_answers_on_its_pod_ip(
+    core: client.CoreV1Api, namespace: str, node_index: int
+) -> None:
+    node = f"edge-proc-{node_index}"
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "nodeName": node,
+                "tolerations": [EDGE_TOLERATION],
+                "containers": [
+                    {
+                        "name": "web",
+                        "image": "ignored",
+                        "command": ["python", "-m", "http.server", "8080"],
+                        "workingDir": "/srv",
+                        "volumeMounts": [{"name": "site", "mountPath": "/srv"}],
+                        "readinessProbe": {
+                            "httpGet": {"path": "/index.html", "port": 8080},
+                            "periodSeconds": 1,
+                        },
+                    }
+                ],
+                "initContainers": [
+                    {
+                        "name": "site",
+                        "image": "ignored",
+                        "command": ["sh", "-c", "echo hello from $(POD_NAME) > /srv/index.html"],
+                        "env": [
+                            {
+                                "name": "POD_NAME",
+                                "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+                            }
+                        ],
+                        "volumeMounts": [{"name": "site", "mountPath": "/srv"}],
+                    }
+                ],
+                "volumes": [{"name": "site", "emptyDir": {}}],
+            },
+        },
+    )
+    pod = wait_for(
+        lambda: core.read_namespaced_pod("web", namespace),
+        pod_ready,
+        timeout=60,
+        what="the web pod to be Ready",
+    )
+    ip = pod.status.pod_ip
+    assert ip, "the pod reports no IP"
+    assert not ip.startswith("127."), f"expected a real, non-loopback pod IP, got {ip}"
+    with urllib.request.urlopen(f"http://{ip}:8080/index.html", timeout=5) as resp:
+        assert resp.read().decode().strip() == "hello from web"
