@@ -1,0 +1,231 @@
+"""Types shared by the four kinds: the model base, conditions, references, durations.
+
+Every model is frozen and speaks Kubernetes JSON (camelCase). Field docstrings
+become the descriptions in the generated CRDs and in docs/api.md, so they are
+written for the person reading `kubectl explain`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+GROUP = "edgeml.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+
+class KubeModel(BaseModel):
+    """Base of every API model: frozen, camelCase on the wire, docstrings as descriptions."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+        # The API server prunes unknown fields before we see them; ignore rather than fail.
+        extra="ignore",
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        """The object as Kubernetes JSON: camelCase keys, unset optional fields omitted."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# --- scalar types -------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+Duration = Annotated[
+    str,
+    StringConstraints(pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$", max_length=32),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$",
+            "maxLength": 32,
+            "description": "A duration such as 30s, 5m, 1h30m (units ms, s, m, h).",
+        }
+    ),
+]
+"""A Go-style duration: one or more number+unit pairs, e.g. `90s`, `1h30m`."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a Duration string (`1h30m`, `250ms`) into a timedelta; ValueError if malformed."""
+    if not _DURATION_RE.match(text):
+        raise ValueError(f"{text!r} is not a duration such as 30s, 5m or 1h30m")
+    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    return timedelta(seconds=seconds)
+
+
+# Five fields, each `*`, a number, a range, a list or a step; names of days and months too.
+_CRON_FIELD = (
+    r"(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*"
+)
+CRON_PATTERN = (
+    rf"^(@(yearly|annually|monthly|weekly|daily|hourly)|{_CRON_FIELD}( {_CRON_FIELD}){{4}})$"
+)
+
+Cron = Annotated[
+    str,
+    StringConstraints(pattern=CRON_PATTERN, max_length=100),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": CRON_PATTERN,
+            "maxLength": 100,
+            "description": "A cron schedule: five fields (minute hour day month weekday) "
+            "or @daily, @weekly...",
+        }
+    ),
+]
+"""A standard five-field cron expression, evaluated in UTC."""
+
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_CRON_NAMES = {
+    3: {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
+    4: {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())},
+}
+
+
+def check_cron(expr: str) -> str | None:
+    """Why a cron expression is out of range (a message), or None if it is valid.
+
+    The CRD pattern checks the shape; this checks what a pattern cannot: the numbers.
+    """
+    if expr.startswith("@"):
+        return None
+    fields = expr.split()
+    if len(fields) != 5:
+        return f"cron {expr!r} must have five fields (minute hour day month weekday)"
+    labels = ("minute", "hour", "day of month", "month", "day of week")
+    for index, (field, (low, high)) in enumerate(zip(fields, _CRON_RANGES, strict=True)):
+        names = _CRON_NAMES.get(index, {})
+        for part in field.split(","):
+            base, _, step = part.partition("/")
+            if step and int(step) == 0:
+                return f"cron {expr!r}: the {labels[index]} step must be at least 1"
+            if base == "*":
+                continue
+            for bound in base.split("-"):
+                value = names.get(bound.lower()) if not bound.isdigit() else int(bound)
+                if value is None:
+                    return f"cron {expr!r}: {bound!r} is not a valid {labels[index]}"
+                if not low <= value <= high:
+                    return f"cron {expr!r}: {labels[index]} {value} is outside {low}-{high}"
+    return None
+
+
+PercentOrCount = Annotated[
+    int | str,
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            # Structural schemas allow only this exact anyOf; the bounds below apply to
+            # whichever branch matched (minimum to numbers, pattern to strings).
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "minimum": 0,
+            "pattern": "^(100|[1-9]?[0-9])%$",
+            "maxLength": 4,
+            "description": "A node count (e.g. 5) or a percentage of the targeted nodes "
+            '(e.g. "10%").',
+        }
+    ),
+]
+"""A count of nodes, or a percentage of the targeted nodes written as a string (`"25%"`)."""
+
+
+def resolve_percent_or_count(value: int | str, total: int, *, round_up: bool = True) -> int:
+    """How many of `total` nodes a PercentOrCount means (percentages round up by default)."""
+    if isinstance(value, int):
+        return min(value, total)
+    percent = int(value.rstrip("%"))
+    scaled = total * percent
+    count = -(-scaled // 100) if round_up else scaled // 100
+    return min(count, total)
+
+
+Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63),
+]
+"""A Kubernetes object name (DNS-1123 label)."""
+
+Quantity = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$", max_length=32
+    ),
+]
+"""A Kubernetes resource quantity such as `500m`, `2`, `256Mi`."""
+
+
+# --- references ---------------------------------------------------------------------
+
+
+class LocalObjectReference(KubeModel):
+    """A reference to an object in the same namespace."""
+
+    name: Name
+    """Name of the referenced object."""
+
+
+class SecretKeyReference(KubeModel):
+    """A key of a Secret in the same namespace."""
+
+    name: Name
+    """Name of the Secret."""
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    """Key within the Secret."""
+
+
+class ResourceRequirements(KubeModel):
+    """CPU and memory for a workload's containers, as in a Pod spec."""
+
+    requests: Annotated[dict[Literal["cpu", "memory"], Quantity], Field(max_length=2)] | None = None
+    """Minimum resources, used for scheduling."""
+    limits: Annotated[dict[Literal["cpu", "memory"], Quantity], Field(max_length=2)] | None = None
+    """Maximum resources."""
+
+
+# --- status --------------------------------------------------------------------------
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(KubeModel):
+    """One aspect of an object's state, in the standard Kubernetes shape."""
+
+    type: Annotated[str, StringConstraints(max_length=316)]
+    """The aspect: Ready, Progressing, Degraded, Drifted, Succeeded..."""
+    status: ConditionStatus
+    """True, False or Unknown."""
+    reason: Annotated[str, StringConstraints(max_length=1024)]
+    """A CamelCase word for why the condition is what it is."""
+    message: Annotated[str, StringConstraints(max_length=32768)] = ""
+    """A sentence for a person: what is happening, and what to do if it is a problem."""
+    last_transition_time: datetime
+    """When the status last changed."""
+    observed_generation: int | None = None
+    """The spec generation this condition was computed from."""
+
+
+class StatusBase(KubeModel):
+    """What every kind's status holds."""
+
+    observed_generation: int | None = None
+    """The spec generation the operator last reconciled."""
+    phase: str | None = None
+    """A one-word summary of the state; conditions hold the detail."""
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    """The current conditions; `Ready` on every kind."""

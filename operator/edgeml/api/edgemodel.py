@@ -1,0 +1,198 @@
+"""EdgeModel: a named model, its training template, its registry entry and its champion."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints
+
+from edgeml.api.common import (
+    KubeModel,
+    LocalObjectReference,
+    ResourceRequirements,
+    SecretKeyReference,
+    StatusBase,
+)
+
+ClassificationMetric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
+RegressionMetric = Literal["rmse", "mae", "r2"]
+Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc", "rmse", "mae", "r2"]
+
+
+class Dataset(KubeModel):
+    """Where the training data is and how to read it."""
+
+    uri: Annotated[str, StringConstraints(pattern=r"^(file|https?|s3|gs)://.+", max_length=2048)]
+    """The data's location: file:// (including mounted volumes), http(s)://, s3:// or gs://."""
+    format: Literal["csv", "parquet"] = "csv"
+    """The file format."""
+    target: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    """The column to predict."""
+    features: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] | None = Field(
+        default=None, max_length=4096
+    )
+    """The feature columns; all other columns when omitted."""
+    categorical: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] | None = (
+        Field(default=None, max_length=4096)
+    )
+    """Feature columns that are categorical (one-hot encoded); all others must be numeric."""
+    slice_column: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    """A column to report per-slice metrics on (for example a site); not used as a feature."""
+    credentials_secret_ref: SecretKeyReference | None = None
+    """A Secret holding credentials for an http(s) or object-store dataset."""
+
+
+class Estimator(KubeModel):
+    """The estimator to fit, by its Python class path, and its parameters."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    class_path: Annotated[
+        str,
+        StringConstraints(
+            pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$", max_length=256
+        ),
+    ] = Field(alias="class")
+    """Dotted class path, e.g. sklearn.ensemble.RandomForestClassifier; its module must be
+    in the operator's allow-list (scikit-learn by default)."""
+    params: dict[str, Any] = Field(
+        default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
+    """Constructor parameters of the estimator."""
+
+
+class Evaluation(KubeModel):
+    """How a trained model is evaluated before it can be registered."""
+
+    test_fraction: Annotated[float, Field(ge=0.05, le=0.5)] = 0.2
+    """The share of rows held out for evaluation."""
+    metrics: list[Metric] = Field(default_factory=lambda: ["accuracy", "f1"], min_length=1)
+    """Metrics to compute on the held-out rows."""
+    random_seed: Annotated[int, Field(ge=0)] = 0
+    """Seed of the split and the estimator, for reproducible runs."""
+    parity_tolerance: Annotated[float, Field(gt=0, le=0.1)] = 1e-4
+    """The largest difference allowed between the ONNX model's and the estimator's
+    probabilities on the held-out rows."""
+
+
+class TrainingTemplate(KubeModel):
+    """What every TrainingRun of this model trains, unless it overrides a part."""
+
+    dataset: Dataset
+    """The training data."""
+    estimator: Estimator
+    """The estimator and its parameters."""
+    evaluation: Evaluation = Field(default_factory=Evaluation)
+    """How the trained model is evaluated."""
+    resources: ResourceRequirements | None = None
+    """CPU and memory of the training Job."""
+    backoff_limit: Annotated[int, Field(ge=0, le=10)] = 1
+    """How many times a failed training Job is retried."""
+    active_deadline_seconds: Annotated[int, Field(ge=60, le=604800)] = 3600
+    """How long a training Job may run before it is stopped."""
+
+
+class PromotionGate(KubeModel):
+    """One condition a new version must meet to become champion."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "[has(self.min), has(self.max), has(self.notWorseThanChampionBy),"
+                    " has(self.maxSliceGap)].filter(x, x).size() == 1",
+                    "message": "a gate sets exactly one of min, max, notWorseThanChampionBy "
+                    "or maxSliceGap",
+                }
+            ]
+        }
+    )
+
+    metric: Metric
+    """The metric the gate looks at."""
+    min: float | None = None
+    """The metric must be at least this."""
+    max: float | None = None
+    """The metric must be at most this (for errors such as rmse)."""
+    not_worse_than_champion_by: Annotated[float, Field(ge=0)] | None = None
+    """The metric may fall short of the current champion's by at most this margin."""
+    max_slice_gap: Annotated[float, Field(ge=0)] | None = None
+    """The gap between the best and the worst slice may be at most this."""
+
+
+class Promotion(KubeModel):
+    """When a newly registered version becomes the champion."""
+
+    mode: Literal["Auto", "Manual"] = "Auto"
+    """Auto: a version that passes every gate becomes champion. Manual: it waits for
+    approval (the edgeml.io/approve annotation or `edgeml promote`)."""
+    gates: list[PromotionGate] = Field(default_factory=list, max_length=32)
+    """Every gate must pass."""
+
+
+class Registry(KubeModel):
+    """The MLflow registered model that holds this model's versions."""
+
+    registered_model: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    """The registered model's name; the EdgeModel's name when omitted."""
+    tracking_uri: Annotated[str, StringConstraints(pattern=r"^(https?|file)://.+")] | None = None
+    """The MLflow tracking server; the operator's configured one when omitted."""
+    credentials_secret_ref: LocalObjectReference | None = None
+    """A Secret with MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN keys."""
+
+
+class EdgeModelSpec(KubeModel):
+    """The desired state of an EdgeModel."""
+
+    registry: Registry = Field(default_factory=Registry)
+    """Where versions are registered."""
+    training: TrainingTemplate
+    """The template of this model's TrainingRuns."""
+    promotion: Promotion = Field(default_factory=Promotion)
+    """How a new version becomes champion."""
+    version_history_limit: Annotated[int, Field(ge=1, le=100)] = 10
+    """How many versions status lists, newest first."""
+
+
+class ModelVersion(KubeModel):
+    """One registered version of the model."""
+
+    version: int
+    """The registry's version number."""
+    uri: str | None = None
+    """The version's model URI, e.g. models:/vibration-anomaly/6."""
+    sha256: str | None = None
+    """The sha256 of the ONNX bytes; pods verify it before serving."""
+    run_id: str | None = None
+    """The MLflow run that produced it."""
+    dataset_digest: str | None = None
+    """The sha256 of the training data."""
+    training_run: str | None = None
+    """The TrainingRun that produced it."""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    """Evaluation metrics on the held-out rows."""
+    created: datetime | None = None
+    """When it was registered."""
+
+
+class Champion(ModelVersion):
+    """The version that deployments following the `champion` alias serve."""
+
+    promoted_at: datetime | None = None
+    """When it became champion."""
+    promoted_by: str | None = None
+    """Who promoted it: `auto`, or the approver."""
+
+
+class EdgeModelStatus(StatusBase):
+    """The observed state of an EdgeModel."""
+
+    registered_model: str | None = None
+    """The MLflow registered model mirrored here."""
+    champion: Champion | None = None
+    """The current champion."""
+    latest_version: int | None = None
+    """The newest registered version."""
+    versions: list[ModelVersion] = Field(default_factory=list)
+    """Recent versions, newest first, at most versionHistoryLimit."""
