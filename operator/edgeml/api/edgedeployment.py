@@ -114,7 +114,8 @@ class AnalysisStep(KubeModel):
     """Run the analysis for a while before the next step."""
 
     duration: Duration = "2m"
-    """How long the analysis runs; it passes when no limit is broken more than failureLimit times."""
+    """How long the analysis runs; it passes unless limits are broken more than
+    failureLimit times."""
 
 
 class PauseStep(KubeModel):

@@ -18,6 +18,7 @@ from edgeml.api.common import (
 ClassificationMetric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
 RegressionMetric = Literal["rmse", "mae", "r2"]
 Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc", "rmse", "mae", "r2"]
+DEFAULT_METRICS: tuple[Metric, ...] = ("accuracy", "f1")
 
 
 class Dataset(KubeModel):
@@ -67,7 +68,7 @@ class Evaluation(KubeModel):
 
     test_fraction: Annotated[float, Field(ge=0.05, le=0.5)] = 0.2
     """The share of rows held out for evaluation."""
-    metrics: list[Metric] = Field(default_factory=lambda: ["accuracy", "f1"], min_length=1)
+    metrics: list[Metric] = Field(default_factory=lambda: list(DEFAULT_METRICS), min_length=1)
     """Metrics to compute on the held-out rows."""
     random_seed: Annotated[int, Field(ge=0)] = 0
     """Seed of the split and the estimator, for reproducible runs."""

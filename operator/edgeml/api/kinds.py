@@ -116,8 +116,9 @@ class KindInfo:
 
     @property
     def status_model(self) -> type[StatusBase]:
-        annotation = self.model.model_fields["status"].annotation
-        return next(a for a in annotation.__args__ if a is not type(None))  # type: ignore[union-attr]
+        annotation: Any = self.model.model_fields["status"].annotation
+        status: type[StatusBase] = next(a for a in annotation.__args__ if a is not type(None))
+        return status
 
 
 KINDS: tuple[KindInfo, ...] = (
