@@ -107,3 +107,40 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
             report.sections.append((f"events in {ns}", f"could not list events: {err!r}"))
     if isinstance(handle, ClusterHandle):
         report.sections.append(("cluster component logs", handle.component_logs()))
+
+
+@pytest.fixture(scope="session")
+def crds(api_client: client.ApiClient) -> list[str]:
+    """The edgeml.io CRDs, generated from the models, applied and Established."""
+    from edgeml.api.crds import KINDS, build_crd
+    from support.wait import wait_for
+
+    ext = client.ApiextensionsV1Api(api_client)
+    names = []
+    for info in KINDS:
+        crd = build_crd(info)
+        name = crd["metadata"]["name"]
+        try:
+            ext.patch_custom_resource_definition(
+                name,
+                crd,
+                field_manager="edgeml-tests",
+                force=True,
+                _content_type="application/apply-patch+yaml",
+            )
+        except client.ApiException as err:
+            raise AssertionError(f"the API server refused CRD {name}: {err.body}") from err
+        names.append(name)
+    for name in names:
+        wait_for(
+            lambda n=name: ext.read_custom_resource_definition(n).status.conditions or [],
+            lambda conds: any(c.type == "Established" and c.status == "True" for c in conds),
+            timeout=30,
+            what=f"CRD {name} to be Established",
+        )
+    return names
+
+
+@pytest.fixture(scope="session")
+def custom(api_client: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api_client)
