@@ -38,20 +38,20 @@ class Launch:
 
 def start(launch: Launch, spec_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
     """Start the container; the returned Popen's pid is the container's own process."""
-    spec_path.write_text(
-        json.dumps(
-            {
-                "command": launch.command,
-                "env": launch.env,
-                "workingDir": launch.working_dir,
-                "hostname": launch.hostname,
-                "mounts": launch.mounts,
-                "mountpointRecord": launch.mountpoint_record,
-                "privateMountNamespace": launch.netns is None,
-            }
-        )
-    )
-    os.chmod(spec_path, 0o600)  # it holds the container's env, secrets included
+    spec = {
+        "command": launch.command,
+        "env": launch.env,
+        "workingDir": launch.working_dir,
+        "hostname": launch.hostname,
+        "mounts": launch.mounts,
+        "mountpointRecord": launch.mountpoint_record,
+        "privateMountNamespace": launch.netns is None,
+    }
+    spec_path.unlink(missing_ok=True)
+    # 0600 from the start: it holds the container's env, secrets included.
+    fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(spec, f)
     argv = [sys.executable, "-m", "localcluster.agent.launch", str(spec_path)]
     if launch.netns:
         argv = ["ip", "netns", "exec", launch.netns, *argv]
@@ -124,20 +124,6 @@ def kill_recorded(path: Path) -> int | None:
     with contextlib.suppress(OSError):
         path.unlink()
     return killed
-
-
-def tail(path: Path, lines: int = FALLBACK_LINES, max_bytes: int = FALLBACK_BYTES) -> str:
-    """The last lines of a log, bounded like kubelet's FallbackToLogsOnError message."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            data = f.read()
-    except OSError:
-        return ""
-    text = data.decode(errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def termination_message(

@@ -210,8 +210,9 @@ class NodeAgent:
             workers = list(self._workers.values())
         for w in workers:
             w.shutdown()
+        deadline = time.monotonic() + 15
         for w in workers:
-            if not w.done.wait(30):
+            if not w.done.wait(max(0.0, deadline - time.monotonic())):
                 log.warn(w.who, "worker did not stop in time")
         for t in self._threads:
             t.join(timeout=2)  # a watch blocked in a read is a daemon thread: not worth waiting for
@@ -326,6 +327,7 @@ class NodeAgent:
 
     def _watch_loop(self) -> None:
         query = {"fieldSelector": f"spec.nodeName={self.cfg.name}"}
+        failing = False
         while not self._stop.is_set():
             if not self.ctx.is_online():
                 self._stop.wait(POLL)
@@ -333,6 +335,9 @@ class NodeAgent:
             self._relist.clear()
             try:
                 listing = self.ctx.kube.request("GET", "/api/v1/pods", query=query)
+                if failing:
+                    log.info(self.who, "pod watch is back")
+                failing = False
                 self._reconcile(listing.get("items") or [])
                 rv = (listing.get("metadata") or {}).get("resourceVersion", "")
                 watch_query = {**query, "resourceVersion": rv, "allowWatchBookmarks": True}
@@ -350,7 +355,9 @@ class NodeAgent:
                     else:
                         self._dispatch(obj)
             except ApiError as e:
-                log.warn(self.who, f"pod watch failed (listing again): {e}")
+                if not failing:
+                    log.warn(self.who, f"pod watch failed (listing again every 2s): {e}")
+                failing = True
                 self._stop.wait(2)
             except Exception:
                 log.error(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localcluster.agent import containers, env, log, network, probes, resources, volumes
+from localcluster.agent import containers, env, events, log, network, probes, resources, volumes
 from localcluster.agent.context import NodeContext
 from localcluster.agent.forward import Forwarder
 from localcluster.agent.kube import MERGE_PATCH, ApiError, now_rfc3339
@@ -197,6 +197,7 @@ class PodWorker:
         self._frozen = False  # terminal before this agent saw it: never report, only delete
         self._deleting = False
         self._last_pushed: Obj | None = None
+        self._last_error = ""
         self._conditions: dict[str, tuple[str, str]] = {}
         self._thread = threading.Thread(target=self._run, name=f"pod-{self.name}", daemon=True)
 
@@ -261,8 +262,9 @@ class PodWorker:
         with self._lock:
             pod = self.pod
         meta = pod.get("metadata") or {}
-        if meta.get("deletionTimestamp") and self.ctx.is_online():
-            return self._delete(pod)
+        if self._deleting or meta.get("deletionTimestamp"):
+            # Offline, a deletion waits for the uplink; nothing restarts meanwhile.
+            return self._delete(pod) if self.ctx.is_online() else False
         if self._frozen:
             return False
         if not self._terminal:
@@ -361,6 +363,7 @@ class PodWorker:
                 self._forwarder = fwd
         except (network.NetworkError, OSError) as e:
             log.error(self.who, f"network setup failed (retrying): {e}")
+            self._event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
             self._sandbox_retry_at = time.monotonic() + RETRY
             network.teardown_pod(self.uid, self.who)
             return
@@ -425,6 +428,7 @@ class PodWorker:
                 return
             if str(e) != str(self._volume_error):
                 log.warn(self.who, f"volumes not ready: {e}")
+                self._event("Warning", "FailedMount", f"MountVolume.SetUp failed: {e}")
             self._volume_error = e
             return
         if not self._volumes_ready:
@@ -533,6 +537,13 @@ class PodWorker:
             delay = restart_delay(run.backoff, run.finished_mono, now)
             if delay > 0:
                 assert run.backoff is not None
+                if not (isinstance(run.state, Waiting) and run.state.reason == "CrashLoopBackOff"):
+                    self._event(
+                        "Warning",
+                        "BackOff",
+                        f"Back-off restarting failed container {run.name} in pod {self.name}",
+                        run.name,
+                    )
                 run.state = Waiting(
                     "CrashLoopBackOff",
                     f"back-off {run.backoff.seconds:g}s restarting failed container={run.name}"
@@ -549,6 +560,7 @@ class PodWorker:
         except env.ConfigError as e:
             if run.state != Waiting("CreateContainerConfigError", str(e)):
                 log.warn(self.who, f"container {run.name}: {e}")
+                self._event("Warning", "Failed", f"Error: {e}", run.name)
             run.state = Waiting("CreateContainerConfigError", str(e))
             run.retry_at = time.monotonic() + RETRY
             return
@@ -577,6 +589,7 @@ class PodWorker:
         run.env = launch.env
         run.working_dir = launch.working_dir
         containers.write_pid_file(self.dir / f"{run.name}.pid", popen.pid)
+        self._event("Normal", "Started", f"Started container {run.name}", run.name)
         log.info(
             self.who,
             f"container {run.name} started: pid {popen.pid}: {' '.join(launch.command)[:200]}",
@@ -703,7 +716,7 @@ class PodWorker:
                     self._start_after_startup(run, probes.container_probes(run.spec))
                     log.info(self.who, f"container {run.name} passed its startup probe")
                 elif startup.result is False and not run.kill_reason:
-                    self._request_kill(run, f"failed startup probe: {startup.message}")
+                    self._request_kill(run, "startup", startup.message)
             liveness = results.get("liveness")
             if (
                 run.started
@@ -711,16 +724,24 @@ class PodWorker:
                 and liveness.result is False
                 and not run.kill_reason
             ):
-                self._request_kill(run, f"failed liveness probe: {liveness.message}")
+                self._request_kill(run, "liveness", liveness.message)
             readiness = results.get("readiness")
             if run.started and "readiness" in run.probers:
                 ready = readiness is not None and readiness.result is True
                 if ready != run.ready:
                     log.info(self.who, f"container {run.name} {'is' if ready else 'is not'} ready")
+                    if not ready and readiness is not None:
+                        message = f"Readiness probe failed: {readiness.message}"
+                        self._event("Warning", "Unhealthy", message, run.name)
                 run.ready = ready
 
-    def _request_kill(self, run: ContainerRun, reason: str) -> None:
-        log.warn(self.who, f"container {run.name} {reason}, will be restarted")
+    def _request_kill(self, run: ContainerRun, kind: str, message: str) -> None:
+        reason = f"failed {kind} probe, will be restarted"
+        log.warn(self.who, f"container {run.name} {reason}: {message}")
+        self._event(
+            "Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {message}", run.name
+        )
+        self._event("Normal", "Killing", f"Container {run.name} {reason}", run.name)
         run.kill_reason = reason
         run.ready = False
 
@@ -751,8 +772,13 @@ class PodWorker:
         for run in running:
             self._stop_probers(run)
             containers.signal_group(run.pid, signal.SIGTERM)
+            if not self._stopping:
+                self._event("Normal", "Killing", f"Stopping container {run.name}", run.name)
         deadline = time.monotonic() + grace
         while any(r.popen is not None and r.popen.poll() is None for r in running):
+            if self._stopping:
+                # The agent is exiting: a long deletion grace must not hold it up.
+                deadline = min(deadline, time.monotonic() + SHUTDOWN_GRACE)
             if time.monotonic() >= deadline:
                 for run in running:
                     containers.signal_group(run.pid, signal.SIGKILL)
@@ -800,6 +826,11 @@ class PodWorker:
             for path in self.dir.glob(pattern):
                 with contextlib.suppress(OSError):
                     path.unlink()
+
+    def _event(self, kind: str, reason: str, message: str, container: str = "") -> None:
+        with self._lock:
+            pod = self.pod
+        events.record(self.ctx, pod, kind, reason, message, container)
 
     # ---- status ----
 
@@ -858,9 +889,11 @@ class PodWorker:
                 content_type=MERGE_PATCH,
             )
         except ApiError as e:
-            if e.status != 404:
+            if e.status != 404 and str(e) != self._last_error:
                 log.warn(self.who, f"status update failed: {e}")
+            self._last_error = str(e)
             return
+        self._last_error = ""
         self._last_pushed = status
         self._force_status = False
         self._conditions = {

@@ -204,7 +204,7 @@ def _exec(command: list[str], timeout: float, target: Target) -> tuple[bool, str
     if proc.returncode == 0:
         return True, ""
     out = (proc.stdout + proc.stderr).decode(errors="replace").strip()
-    return False, f"command exited {proc.returncode}: {out[-300:]}"
+    return False, f"command exited {proc.returncode}" + (f": {out[-300:]}" if out else "")
 
 
 class Prober:
