@@ -19,7 +19,35 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument(
         "--check", action="store_true", help="exit 1 if the files differ from the models"
     )
+    run = sub.add_parser("run", help="run the operator")
+    run.add_argument(
+        "--namespace", action="append", default=[], help="watch only this namespace (repeatable)"
+    )
+    run.add_argument(
+        "--standalone", action="store_true", help="skip peering (local use, one instance)"
+    )
+    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz")
+    run.add_argument("--metrics-address", default="0.0.0.0")
+    run.add_argument("--metrics-port", type=int, default=9090)
+    run.add_argument("--log-format", choices=["json", "text"], default="json")
+    run.add_argument("--verbose", action="store_true")
     return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edgeml.runtime import RuntimeOptions, run
+
+    return run(
+        RuntimeOptions(
+            namespaces=tuple(args.namespace),
+            standalone=args.standalone,
+            liveness=args.liveness,
+            metrics_address=args.metrics_address,
+            metrics_port=args.metrics_port,
+            log_format=args.log_format,
+            verbose=args.verbose,
+        )
+    )
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -44,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "crds":
         return _crds(args)
+    if args.command == "run":
+        return _run(args)
     return 2
 
 

@@ -79,13 +79,61 @@ def build_crd(info: KindInfo) -> dict[str, Any]:
     }
 
 
+def peering_crds() -> list[dict[str, Any]]:
+    """kopf's peering kinds, which let several operator replicas elect one active instance."""
+    crds = []
+    for scope, kind in (("Cluster", "ClusterKopfPeering"), ("Namespaced", "KopfPeering")):
+        plural = kind.lower() + "s"
+        crds.append(
+            {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {
+                    "name": f"{plural}.kopf.dev",
+                    "labels": {
+                        "app.kubernetes.io/name": "edgeml",
+                        "app.kubernetes.io/part-of": "edgeml",
+                    },
+                },
+                "spec": {
+                    "group": "kopf.dev",
+                    "scope": scope,
+                    "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+                    "versions": [
+                        {
+                            "name": "v1",
+                            "served": True,
+                            "storage": True,
+                            "schema": {
+                                "openAPIV3Schema": {
+                                    "type": "object",
+                                    "description": "Which kopf operator instances are alive; "
+                                    "the one of highest priority is active.",
+                                    "properties": {
+                                        "status": {
+                                            "type": "object",
+                                            "x-kubernetes-preserve-unknown-fields": True,
+                                        }
+                                    },
+                                }
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+    return crds
+
+
+def _dump(docs: list[dict[str, Any]]) -> str:
+    return HEADER + yaml.safe_dump_all(docs, sort_keys=False, width=100)
+
+
 def crd_files() -> dict[str, str]:
     """File name → YAML text of every CRD, as checked in under crds/."""
-    return {
-        f"{GROUP}_{info.plural}.yaml": HEADER
-        + yaml.safe_dump(build_crd(info), sort_keys=False, width=100)
-        for info in KINDS
-    }
+    files = {f"{GROUP}_{info.plural}.yaml": _dump([build_crd(info)]) for info in KINDS}
+    files["kopf.dev_peerings.yaml"] = _dump(peering_crds())
+    return files
 
 
 def write_crds(directory: Path) -> list[Path]:

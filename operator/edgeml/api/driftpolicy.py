@@ -98,8 +98,8 @@ class DriftPolicySpec(KubeModel):
 class DriftPolicyStatus(StatusBase):
     """The observed state of a DriftPolicy."""
 
-    drifted: bool = False
-    """Whether the latest evaluation found drift."""
+    drifted: bool | None = None
+    """Whether the latest evaluation found drift; absent until drift is evaluated."""
     scores: dict[str, float] = Field(default_factory=dict)
     """The latest score per feature (data drift) or metric (concept drift)."""
     last_evaluated: datetime | None = None

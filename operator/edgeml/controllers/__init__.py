@@ -1,0 +1,1 @@
+"""kopf handlers: parse, observe, plan (pure), apply, report. Importing registers them."""

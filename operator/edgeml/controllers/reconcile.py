@@ -1,0 +1,81 @@
+"""The one reconcile loop every kind goes through; each kind supplies observe and plan."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from edgeml.api.kinds import KindInfo
+from edgeml.kube.events import post_events
+from edgeml.kube.status import patch_status
+from edgeml.metrics import PHASES, RECONCILE_ERRORS, RECONCILE_SECONDS, RECONCILES
+from edgeml.plans.common import Plan
+from edgeml.plans.parsing import Parsed, parse
+
+Observe = Callable[[Parsed[Any, Any]], Any]
+Decide = Callable[[Parsed[Any, Any], Any, datetime], Plan[Any]]
+
+
+@dataclass(frozen=True)
+class Controller:
+    """A kind and the two kind-specific steps of its reconcile."""
+
+    info: KindInfo
+    observe: Observe
+    decide: Decide
+
+
+def now() -> datetime:
+    """The current time at the precision Kubernetes timestamps carry (seconds)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def status_patch(old: Mapping[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch turning status `old` into `new` (removed keys become None); empty if equal."""
+    old = dict(old or {})
+    patch: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
+    patch.update({k: None for k in old if k not in new})
+    return patch
+
+
+def reconcile(ctrl: Controller, body: kopf.Body, logger: Any) -> None:
+    """Bring one object's status (and, later, children) in line with the world."""
+    kind = ctrl.info.kind
+    started = time.monotonic()
+    try:
+        parsed = parse(ctrl.info.model, ctrl.info.status_model, body)
+        world = ctrl.observe(parsed)
+        plan = ctrl.decide(parsed, world, now())
+        changes = status_patch(body.get("status"), plan.status.to_json())
+        meta = body.metadata
+        if changes:
+            written = patch_status(
+                ctrl.info.plural,
+                meta.namespace or "",
+                meta.name or "",
+                str(meta.get("resourceVersion", "")),
+                changes,
+            )
+            if not written:
+                # Someone wrote first; the watch brings the newer object and we decide again.
+                RECONCILES.labels(kind, "conflict").inc()
+                return
+            logger.info(f"status: phase {plan.status.phase}, changed {', '.join(sorted(changes))}")
+            post_events(body, plan.events)
+        PHASES.observe(kind, f"{meta.namespace}/{meta.name}", plan.status.phase)
+    except kopf.TemporaryError:
+        RECONCILES.labels(kind, "retry").inc()
+        raise
+    except Exception as err:
+        RECONCILES.labels(kind, "error").inc()
+        RECONCILE_ERRORS.labels(kind, type(err).__name__).inc()
+        raise
+    else:
+        RECONCILES.labels(kind, "ok").inc()
+    finally:
+        RECONCILE_SECONDS.labels(kind).observe(time.monotonic() - started)

@@ -1,0 +1,81 @@
+"""What every kind's plan shares: the plan shape, InvalidSpec, and transition events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from edgeml.api.common import Condition, ConditionStatus, StatusBase
+from edgeml.conditions import find_condition, set_condition
+
+StatusT = TypeVar("StatusT", bound=StatusBase)
+
+READY = "Ready"
+INVALID_SPEC = "InvalidSpec"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to post about the object."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan(Generic[StatusT]):
+    """What should be: the object's status, the children to apply, the events to post."""
+
+    status: StatusT
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    """A condition to set, before timestamps are attached."""
+
+    type: str
+    status: ConditionStatus
+    reason: str
+    message: str
+
+
+def apply_conditions(
+    old: list[Condition], wanted: list[ConditionSpec], *, now: datetime, generation: int | None
+) -> list[Condition]:
+    """Set each wanted condition on `old`, keeping transition times of unchanged ones."""
+    conditions = list(old)
+    for c in wanted:
+        conditions = set_condition(
+            conditions, c.type, c.status, c.reason, c.message, now=now, generation=generation
+        )
+    return conditions
+
+
+def _is_warning(cond: Condition) -> bool:
+    if cond.reason == INVALID_SPEC or cond.reason.endswith(("NotFound", "Failed", "Unavailable")):
+        return True
+    return (cond.type in ("Degraded", "Drifted") and cond.status == "True") or (
+        cond.type == "Succeeded" and cond.status == "False"
+    )
+
+
+def transition_events(old: StatusBase | None, new: StatusBase) -> list[Event]:
+    """An Event for each condition whose status or reason changed, if it is news."""
+    events: list[Event] = []
+    old_conditions = old.conditions if old else []
+    for cond in new.conditions:
+        before = find_condition(old_conditions, cond.type)
+        if before is None and cond.status == "Unknown":
+            continue
+        if before is None and cond.type != READY and not _is_warning(cond):
+            continue  # a new condition that says all is well is not news
+        if before is not None and (before.status, before.reason) == (cond.status, cond.reason):
+            continue
+        events.append(
+            Event("Warning" if _is_warning(cond) else "Normal", cond.reason, cond.message)
+        )
+    return events
