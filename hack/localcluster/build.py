@@ -22,6 +22,7 @@ from pathlib import Path
 from localcluster.settings import (
     BUILD_DIR,
     ETCD_VERSION,
+    HELM_VERSION,
     KUBERNETES_VERSION,
     KWOK_VERSION,
     Settings,
@@ -101,6 +102,7 @@ MODULES = (
     ),
     GoModule("kwok", KWOK_VERSION, (Target("kwok", "sigs.k8s.io/kwok/cmd/kwok"),)),
     GoModule("etcd", ETCD_VERSION, (Target("etcd", "go.etcd.io/etcd/server/v3"),)),
+    GoModule("helm", HELM_VERSION, (Target("helm", "helm.sh/helm/v3/cmd/helm"),)),
 )
 
 

@@ -13,6 +13,7 @@ BUILD_DIR = HACK_DIR / "build"
 KUBERNETES_VERSION = "v1.35.4"
 KWOK_VERSION = "v0.8.0"
 ETCD_VERSION = "v3.6.6"
+HELM_VERSION = "v3.21.4"
 
 # Every process the cluster starts carries this variable; `down` finds strays by it.
 MARKER_ENV = "EDGEML_LOCAL_CLUSTER"
