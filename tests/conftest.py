@@ -105,6 +105,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
             report.sections.append((f"events in {ns}", _namespace_events(funcargs["core"], ns)))
         except Exception as err:
             report.sections.append((f"events in {ns}", f"could not list events: {err!r}"))
+    op = funcargs.get("operator")
+    if op is not None:
+        report.sections.append(("operator log", op.logs()[-20000:]))
     if isinstance(handle, ClusterHandle):
         report.sections.append(("cluster component logs", handle.component_logs()))
 
@@ -144,3 +147,47 @@ def crds(api_client: client.ApiClient) -> list[str]:
 @pytest.fixture(scope="session")
 def custom(api_client: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api_client)
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(
+    cluster: ClusterHandle,
+    api_client: client.ApiClient,
+    crds: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """A kubeconfig with the operator's ServiceAccount token (RBAC as the chart grants it)."""
+    from support.operator import identity_kubeconfig, install_identity
+
+    install_identity(api_client)
+    return identity_kubeconfig(
+        api_client, cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "kubeconfig"
+    )
+
+
+@pytest.fixture
+def operator(
+    operator_kubeconfig: Path, namespace: str, custom: client.CustomObjectsApi, tmp_path: Path
+) -> Iterator[Any]:
+    """The operator watching this test's namespace, under its own identity."""
+    from support.objects import PLURALS
+    from support.operator import OperatorProcess, custom_objects_in
+    from support.wait import wait_for
+
+    proc = OperatorProcess(operator_kubeconfig, namespace, tmp_path / "operator.log")
+    proc.start()
+    yield proc
+    # Delete our objects while the operator runs, so their finalizers are released.
+    if proc.proc is None or proc.proc.poll() is not None:
+        proc.start()
+    for plural in PLURALS.values():
+        custom.delete_collection_namespaced_custom_object(
+            "edgeml.io", "v1alpha1", namespace, plural
+        )
+    wait_for(
+        lambda: sum(len(custom_objects_in(custom, namespace, p)) for p in PLURALS.values()),
+        lambda left: left == 0,
+        timeout=60,
+        what="edgeml objects to be deleted (their finalizers released)",
+    )
+    proc.stop()

@@ -1,15 +1,64 @@
-"""Kubernetes Events about our objects, posted through kopf's event poster."""
+"""Kubernetes Events about our objects (core/v1, the API `kubectl describe` shows)."""
 
 from __future__ import annotations
 
+import logging
+import socket
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-import kopf
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
+from edgeml.kube.client import api_client
 from edgeml.plans.common import Event
 
+COMPONENT = "edgeml-operator"
+MAX_MESSAGE = 1024
+log = logging.getLogger(__name__)
 
-def post_events(body: Any, events: list[Event]) -> None:
-    """Post each event about `body` (kopf batches and posts them in the background)."""
+
+def _reference(body: Mapping[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {
+        "apiVersion": body["apiVersion"],
+        "kind": body["kind"],
+        "name": meta["name"],
+        "namespace": meta.get("namespace"),
+        "uid": meta.get("uid"),
+        "resourceVersion": meta.get("resourceVersion"),
+    }
+
+
+def post_events(body: Mapping[str, Any], events: list[Event]) -> None:
+    """Post each event about `body`; a failure to post is logged, never raised."""
+    if not events:
+        return
+    core = client.CoreV1Api(api_client())
+    ref = _reference(body)
+    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     for event in events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
+        manifest: Any = {
+            "metadata": {"generateName": f"{ref['name']}.", "namespace": ref["namespace"]},
+            "involvedObject": ref,
+            "type": event.type,
+            "reason": event.reason,
+            "message": event.message[:MAX_MESSAGE],
+            "source": {"component": COMPONENT},
+            "reportingComponent": f"edgeml.io/{COMPONENT}",
+            "reportingInstance": socket.gethostname(),
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            core.create_namespaced_event(ref["namespace"], manifest)
+        except ApiException as err:
+            log.warning(
+                "could not post event %s on %s/%s: %s",
+                event.reason,
+                ref["namespace"],
+                ref["name"],
+                err.reason,
+            )

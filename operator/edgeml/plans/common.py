@@ -75,7 +75,8 @@ def transition_events(old: StatusBase | None, new: StatusBase) -> list[Event]:
             continue  # a new condition that says all is well is not news
         if before is not None and (before.status, before.reason) == (cond.status, cond.reason):
             continue
-        events.append(
-            Event("Warning" if _is_warning(cond) else "Normal", cond.reason, cond.message)
-        )
+        event = Event("Warning" if _is_warning(cond) else "Normal", cond.reason, cond.message)
+        # Several conditions often move for one reason (Ready and Progressing): one Event.
+        if all((e.reason, e.message) != (event.reason, event.message) for e in events):
+            events.append(event)
     return events

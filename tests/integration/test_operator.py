@@ -1,0 +1,285 @@
+"""The operator, running under its own ServiceAccount, reconciles all four kinds."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any
+
+from kubernetes import client
+
+from support.cluster import ClusterHandle
+from support.objects import PLURALS, drift_policy, edge_deployment, edge_model, training_run
+from support.operator import OperatorProcess, metric_value
+from support.wait import wait_for
+
+GROUP, VERSION = "edgeml.io", "v1alpha1"
+
+
+def _create(custom: client.CustomObjectsApi, ns: str, body: dict[str, Any]) -> None:
+    custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURALS[body["kind"]], body)
+
+
+def _get(custom: client.CustomObjectsApi, ns: str, kind: str, name: str) -> dict[str, Any]:
+    return dict(custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURALS[kind], name))
+
+
+def _condition(obj: dict[str, Any], cond_type: str) -> dict[str, Any]:
+    for cond in (obj.get("status") or {}).get("conditions", []):
+        if cond["type"] == cond_type:
+            return dict(cond)
+    return {}
+
+
+def _wait_condition(
+    custom: client.CustomObjectsApi, ns: str, kind: str, name: str, cond_type: str, reason: str
+) -> dict[str, Any]:
+    return wait_for(
+        lambda: _get(custom, ns, kind, name),
+        lambda obj: (
+            _condition(obj, cond_type).get("reason") == reason
+            and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+        ),
+        timeout=30,
+        what=f"{kind} {name} to have {cond_type} reason {reason} for its current generation",
+    )
+
+
+def _events(core: client.CoreV1Api, ns: str, name: str) -> list[Any]:
+    return [e for e in core.list_namespaced_event(ns).items if e.involved_object.name == name]
+
+
+def test_references_wait_for_their_target_and_resolve_when_it_appears(
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+) -> None:
+    _create(custom, namespace, edge_deployment())
+    _create(custom, namespace, training_run())
+    _create(custom, namespace, drift_policy())
+    dep = _wait_condition(
+        custom, namespace, "EdgeDeployment", "vibration-edge", "Ready", "ModelNotFound"
+    )
+    assert "EdgeModel vibration does not exist" in _condition(dep, "Ready")["message"]
+    assert dep["status"]["phase"] == "Pending"
+    _wait_condition(custom, namespace, "TrainingRun", "vibration-1", "Ready", "ModelNotFound")
+    policy = _wait_condition(
+        custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "PolicyAccepted"
+    )
+    assert _condition(policy, "Ready")["status"] == "True"
+    assert _condition(policy, "Drifted")["status"] == "Unknown"
+
+    _create(custom, namespace, edge_model())
+    model = _wait_condition(custom, namespace, "EdgeModel", "vibration", "Ready", "NoChampion")
+    assert model["status"]["registeredModel"] == "vibration"
+    dep = _wait_condition(
+        custom, namespace, "EdgeDeployment", "vibration-edge", "Ready", "NoTargetVersion"
+    )
+    assert _condition(dep, "Degraded")["status"] == "False"
+    run = _wait_condition(custom, namespace, "TrainingRun", "vibration-1", "Ready", "Queued")
+    assert _condition(run, "Succeeded")["status"] == "Unknown"
+    # Each transition was announced once, as an Event on the object.
+    reasons = wait_for(
+        lambda: [e.reason for e in _events(core, namespace, "vibration-edge")],
+        lambda got: "NoTargetVersion" in got,
+        timeout=10,
+        what="the NoTargetVersion event",
+    )
+    assert reasons.count("ModelNotFound") == 1, reasons
+    assert reasons.count("NoTargetVersion") == 1, reasons
+
+
+def test_spec_update_is_observed_with_its_generation(
+    operator: OperatorProcess, custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    _create(custom, namespace, edge_model())
+    first = _wait_condition(custom, namespace, "EdgeModel", "vibration", "Ready", "NoChampion")
+    assert first["status"]["observedGeneration"] == 1
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "edgemodels", "vibration", {"spec": {"versionHistoryLimit": 5}}
+    )
+    second = _wait_condition(custom, namespace, "EdgeModel", "vibration", "Ready", "NoChampion")
+    assert second["metadata"]["generation"] == 2
+    assert _condition(second, "Ready")["observedGeneration"] == 2
+    # The status did not flip, so its transition time did not move.
+    assert (
+        _condition(second, "Ready")["lastTransitionTime"]
+        == _condition(first, "Ready")["lastTransitionTime"]
+    )
+
+
+def test_spec_errors_the_schema_cannot_catch_become_invalid_spec_and_recover(
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+) -> None:
+    shrinking = {"strategy": {"canary": {"steps": [{"nodes": "50%"}, {"nodes": "20%"}]}}}
+    _create(custom, namespace, edge_deployment(**shrinking))
+    _create(custom, namespace, drift_policy(schedule="61 * * * *"))
+    _create(
+        custom,
+        namespace,
+        edge_model(promotion={"gates": [{"metric": "roc_auc", "min": 0.9}]}),
+    )
+    dep = _wait_condition(
+        custom, namespace, "EdgeDeployment", "vibration-edge", "Ready", "InvalidSpec"
+    )
+    assert "spec.strategy.canary.steps[1] moves 20% nodes" in _condition(dep, "Ready")["message"]
+    assert dep["status"]["phase"] == "Invalid"
+    policy = _wait_condition(
+        custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "InvalidSpec"
+    )
+    assert "minute 61 is outside 0-59" in _condition(policy, "Ready")["message"]
+    model = _wait_condition(custom, namespace, "EdgeModel", "vibration", "Ready", "InvalidSpec")
+    assert (
+        "checks roc_auc, which spec.training.evaluation.metrics does not compute"
+        in (_condition(model, "Ready")["message"])
+    )
+    warnings = wait_for(
+        lambda: [
+            e.reason for e in _events(core, namespace, "vibration-edge") if e.type == "Warning"
+        ],
+        lambda got: len(got) > 0,
+        timeout=10,
+        what="a Warning event about the invalid spec",
+    )
+    assert warnings == ["InvalidSpec"]
+    # Fixing the spec clears the error by itself.
+    custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "driftpolicies",
+        "vibration-drift",
+        {"spec": {"schedule": "0 3 * * 0"}},
+    )
+    _wait_condition(custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "PolicyAccepted")
+
+
+def test_delete_releases_each_kind_and_metrics_follow(
+    operator: OperatorProcess, custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    bodies = [edge_model(), training_run(), edge_deployment(), drift_policy()]
+    for body in bodies:
+        _create(custom, namespace, body)
+    _wait_condition(custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "PolicyAccepted")
+    _wait_condition(
+        custom, namespace, "EdgeDeployment", "vibration-edge", "Ready", "NoTargetVersion"
+    )
+    # Metrics follow the status write by a moment: wait for them rather than race.
+    wait_for(
+        operator.metrics,
+        lambda text: (
+            metric_value(text, "edgeml_objects", kind="EdgeModel", phase="Pending") == 1
+            and metric_value(text, "edgeml_reconcile_total", kind="DriftPolicy", result="ok") >= 1
+        ),
+        timeout=10,
+        what="edgeml_objects and edgeml_reconcile_total to count the objects",
+    )
+    for body in bodies:
+        name = body["metadata"]["name"]
+        custom.delete_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURALS[body["kind"]], name
+        )
+    wait_for(
+        lambda: [
+            item["metadata"]["name"]
+            for plural in PLURALS.values()
+            for item in custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)[
+                "items"
+            ]
+        ],
+        lambda left: left == [],
+        timeout=30,
+        what="every object to be deleted",
+    )
+    wait_for(
+        operator.metrics,
+        lambda text: metric_value(text, "edgeml_objects", kind="EdgeModel", phase="Pending") == 0,
+        timeout=10,
+        what="edgeml_objects to drop the deleted model",
+    )
+
+
+def test_operator_killed_mid_reconcile_converges_without_duplicates(
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+) -> None:
+    names = [f"edge-{i}" for i in range(15)]
+    for name in names:
+        _create(custom, namespace, edge_deployment(name=name))
+    # Kill it while it works through the burst; some objects are done, some half, some not.
+    wait_for(
+        operator.metrics,
+        lambda text: (
+            metric_value(text, "edgeml_reconcile_total", kind="EdgeDeployment", result="ok") >= 3
+        ),
+        timeout=20,
+        what="the operator to be part-way through the burst",
+    )
+    operator.kill()
+    _create(custom, namespace, edge_model())
+    operator.start()
+    for name in names:
+        obj = _wait_condition(custom, namespace, "EdgeDeployment", name, "Ready", "NoTargetVersion")
+        types = [c["type"] for c in obj["status"]["conditions"]]
+        assert sorted(types) == ["Degraded", "Progressing", "Ready"], types
+        finalizers = obj["metadata"].get("finalizers", [])
+        assert finalizers.count("edgeml.io/finalizer") <= 1, finalizers
+    for name in names:
+        reasons = wait_for(
+            lambda n=name: [e.reason for e in _events(core, namespace, n)],
+            lambda got: "NoTargetVersion" in got,
+            timeout=10,
+            what=f"the NoTargetVersion event of {name}",
+        )
+        assert reasons.count("NoTargetVersion") == 1, (name, reasons)
+        assert reasons.count("ModelNotFound") <= 1, (name, reasons)
+
+
+def test_kubectl_get_edgeml_lists_every_kind_with_useful_columns(
+    cluster: ClusterHandle,
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    for body in (edge_model(), training_run(), edge_deployment(), drift_policy()):
+        _create(custom, namespace, body)
+    _wait_condition(
+        custom, namespace, "EdgeDeployment", "vibration-edge", "Ready", "NoTargetVersion"
+    )
+    kubectl = _kubectl(cluster)
+    out = subprocess.run(
+        [kubectl, "--kubeconfig", cluster.kubeconfig, "get", "edgeml", "-n", namespace],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for header in (
+        "CHAMPION",
+        "LATEST",
+        "MODE",
+        "TRIGGER",
+        "TARGET",
+        "STABLE-NODES",
+        "CANARY-NODES",
+    ):
+        assert header in out, out
+    for name in ("edgemodel.edgeml.io/vibration", "trainingrun.edgeml.io/vibration-1"):
+        assert name in out
+    row = next(line for line in out.splitlines() if line.startswith("edgedeployment.edgeml.io/"))
+    assert "Pending" in row.split()
+
+
+def _kubectl(cluster: ClusterHandle) -> str:
+    if cluster.settings is not None:
+        from localcluster.build import binary
+
+        return str(binary(cluster.settings, "kubectl"))
+    found = shutil.which("kubectl")
+    assert found, "kubectl is needed on PATH when testing a cluster named by KUBECONFIG"
+    return found

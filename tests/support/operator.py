@@ -1,0 +1,154 @@
+"""The operator as a process under its own ServiceAccount (RBAC from the chart, not admin)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client, dynamic
+
+from support.wait import wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+RENDERED = REPO / "manifests" / "base" / "edgeml.yaml"
+OPERATOR_NAMESPACE = "edgeml-system"
+SERVICE_ACCOUNT = "edgeml"
+IDENTITY_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def install_identity(api: client.ApiClient) -> None:
+    """Apply the operator's namespace, ServiceAccount and RBAC exactly as the chart renders them."""
+    dyn = dynamic.DynamicClient(api)
+    docs = [
+        d for d in yaml.safe_load_all(RENDERED.read_text()) if d and d["kind"] in IDENTITY_KINDS
+    ]
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}
+    for doc in [namespace, *docs]:
+        resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+        resource.server_side_apply(
+            body=doc,
+            name=doc["metadata"]["name"],
+            namespace=doc["metadata"].get("namespace"),
+            field_manager="edgeml-tests",
+            force_conflicts=True,
+        )
+
+
+def identity_kubeconfig(api: client.ApiClient, admin_kubeconfig: str, path: Path) -> Path:
+    """A kubeconfig carrying a token of the operator's ServiceAccount."""
+    token = client.CoreV1Api(api).create_namespaced_service_account_token(
+        SERVICE_ACCOUNT,
+        OPERATOR_NAMESPACE,
+        {"spec": {"expirationSeconds": 7200, "audiences": []}},
+    )
+    admin = yaml.safe_load(Path(admin_kubeconfig).read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    cluster = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": "edgeml-operator", "user": {"token": token.status.token}}],
+        "contexts": [
+            {"name": "operator", "context": {"cluster": cluster["name"], "user": "edgeml-operator"}}
+        ],
+        "current-context": "operator",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@dataclass
+class OperatorProcess:
+    """`edgeml run` watching one namespace, as a child process of the test."""
+
+    kubeconfig: Path
+    namespace: str
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    metrics_port: int = field(default_factory=free_port)
+    health_port: int = field(default_factory=free_port)
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "edgeml"),
+                "run",
+                "--standalone",
+                f"--namespace={self.namespace}",
+                f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
+                "--metrics-address=127.0.0.1",
+                f"--metrics-port={self.metrics_port}",
+                "--log-format=text",
+            ],
+            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(self.healthy, bool, timeout=30, what="the operator's liveness endpoint")
+
+    def healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the operator exited with {self.proc.returncode}:\n{self.logs()}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2) as r:
+            return bool(r.status == 200)
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish what it was doing."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as r:
+            return str(r.read().decode())
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text format (0 if absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        if series.split("{")[0] != name:
+            continue
+        got = series[len(name) :].strip("{}")
+        if ",".join(sorted(got.split(","))) == want or (not want and not got):
+            return float(value)
+    return 0.0
+
+
+def custom_objects_in(custom: client.CustomObjectsApi, namespace: str, plural: str) -> list[Any]:
+    return list(
+        custom.list_namespaced_custom_object("edgeml.io", "v1alpha1", namespace, plural)["items"]
+    )
