@@ -19,6 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument(
         "--check", action="store_true", help="exit 1 if the files differ from the models"
     )
+    docs = sub.add_parser("api-docs", help="write docs/api.md from the API models")
+    docs.add_argument("--output", type=Path, default=Path("docs/api.md"))
+    docs.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
     run = sub.add_parser("run", help="run the operator")
     run.add_argument(
         "--namespace", action="append", default=[], help="watch only this namespace (repeatable)"
@@ -50,6 +53,19 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
+def _api_docs(args: argparse.Namespace) -> int:
+    from edgeml.api.docs import render_api_docs, write_api_docs
+
+    if args.check:
+        if not args.output.exists() or args.output.read_text() != render_api_docs():
+            print(f"{args.output} is out of date: run `edgeml api-docs`", file=sys.stderr)
+            return 1
+        return 0
+    write_api_docs(args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
 def _crds(args: argparse.Namespace) -> int:
     from edgeml.api.crds import stale_crds, write_crds
 
@@ -74,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return _crds(args)
     if args.command == "run":
         return _run(args)
+    if args.command == "api-docs":
+        return _api_docs(args)
     return 2
 
 
