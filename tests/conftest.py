@@ -160,6 +160,13 @@ def operator_kubeconfig(
     from support.operator import identity_kubeconfig, install_identity
 
     install_identity(api_client)
+    # An in-cluster operator (from hack/demo) would also reconcile the tests' namespaces.
+    apps = client.AppsV1Api(api_client)
+    try:
+        apps.patch_namespaced_deployment_scale("edgeml", "edgeml-system", {"spec": {"replicas": 0}})
+    except client.ApiException as err:
+        if err.status != 404:
+            raise
     return identity_kubeconfig(
         api_client, cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "kubeconfig"
     )

@@ -1,0 +1,202 @@
+"""The Helm chart lints, renders, is accepted by the API server, and its operator runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from support.cluster import ClusterHandle
+from support.objects import edge_model
+from support.wait import wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "edgeml"
+
+
+def _tool(cluster: ClusterHandle, name: str) -> str:
+    from localcluster.build import binary
+    from localcluster.settings import Settings
+
+    built = binary(cluster.settings or Settings(), name)
+    if built.exists():
+        return str(built)
+    found = shutil.which(name)
+    assert found, f"{name} is needed: run `hack/cluster build` or put {name} on PATH"
+    return found
+
+
+def _run(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+
+
+def _render(helm: str, *extra: str) -> str:
+    result = _run(
+        helm,
+        "template",
+        "edgeml",
+        str(CHART),
+        "--namespace",
+        "edgeml-system",
+        "--kube-version",
+        "1.35.4",
+        *extra,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_chart_lints_strictly(cluster: ClusterHandle) -> None:
+    result = _run(_tool(cluster, "helm"), "lint", "--strict", str(CHART))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        ["--set", "operator.standalone=true", "--set", "replicaCount=1"],
+        [
+            "--set",
+            "watchNamespaces={team-a,team-b}",
+            "--set",
+            "metrics.serviceMonitor.enabled=false",
+        ],
+    ],
+    ids=["defaults", "standalone", "namespaced"],
+)
+def test_rendered_objects_are_accepted_by_the_api_server(
+    cluster: ClusterHandle, crds: list[str], values: list[str]
+) -> None:
+    kubectl = _tool(cluster, "kubectl")
+    rendered = _render(_tool(cluster, "helm"), *values)
+    namespace = _run(
+        kubectl, "--kubeconfig", cluster.kubeconfig, "create", "namespace", "edgeml-system"
+    )
+    assert namespace.returncode == 0 or "AlreadyExists" in namespace.stderr, namespace.stderr
+    applied = _run(
+        kubectl,
+        "--kubeconfig",
+        cluster.kubeconfig,
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--field-manager=edgeml-chart-test",
+        "--force-conflicts",
+        "-f",
+        "-",
+        stdin=rendered,
+    )
+    assert applied.returncode == 0, applied.stderr
+    for kind in (
+        "serviceaccount/edgeml",
+        "clusterrole.rbac.authorization.k8s.io/edgeml",
+        "deployment.apps/edgeml",
+    ):
+        assert kind in applied.stdout
+
+
+def test_operator_pod_meets_the_restricted_pod_security_standard(cluster: ClusterHandle) -> None:
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all(_render(_tool(cluster, "helm"))) if d]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    sc = container["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    labels = deployment["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "edgeml"
+    assert labels["app.kubernetes.io/managed-by"] == "Helm"
+
+
+def test_kustomize_base_is_the_rendered_chart(cluster: ClusterHandle) -> None:
+    checked_in = (REPO / "manifests" / "base" / "edgeml.yaml").read_text()
+    rendered = _render(_tool(cluster, "helm"))
+    assert checked_in.split("\n", 1)[1] == rendered, (
+        "manifests/base/edgeml.yaml is stale: run hack/render-manifests"
+    )
+
+
+def test_operator_installed_from_the_manifests_runs_under_its_own_identity(
+    cluster: ClusterHandle,
+    crds: list[str],
+    apps: client.AppsV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    if not cluster.local:
+        pytest.skip("the local overlay runs the operator on the local cluster's process nodes")
+    kubectl = _tool(cluster, "kubectl")
+    applied = _run(
+        kubectl,
+        "--kubeconfig",
+        cluster.kubeconfig,
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-k",
+        str(REPO / "manifests" / "overlays" / "local"),
+    )
+    assert applied.returncode == 0, applied.stderr
+    try:
+        _run(
+            kubectl,
+            "--kubeconfig",
+            cluster.kubeconfig,
+            "-n",
+            "edgeml-system",
+            "scale",
+            "deploy/edgeml",
+            "--replicas=1",
+        )
+        wait_for(
+            lambda: apps.read_namespaced_deployment("edgeml", "edgeml-system").status,
+            lambda s: (s.available_replicas or 0) == 1,
+            timeout=90,
+            what="the operator Deployment to be Available",
+        )
+        custom.create_namespaced_custom_object(
+            "edgeml.io", "v1alpha1", namespace, "edgemodels", edge_model()
+        )
+        model: Any = wait_for(
+            lambda: custom.get_namespaced_custom_object(
+                "edgeml.io", "v1alpha1", namespace, "edgemodels", "vibration"
+            ),
+            lambda obj: (obj.get("status") or {}).get("phase") == "Pending",
+            timeout=60,
+            what="the in-cluster operator to reconcile an EdgeModel",
+        )
+        assert model["status"]["observedGeneration"] == 1
+        custom.delete_namespaced_custom_object(
+            "edgeml.io", "v1alpha1", namespace, "edgemodels", "vibration"
+        )
+        wait_for(
+            lambda: custom.list_namespaced_custom_object(
+                "edgeml.io", "v1alpha1", namespace, "edgemodels"
+            )["items"],
+            lambda items: items == [],
+            timeout=30,
+            what="the in-cluster operator to release the EdgeModel's finalizer",
+        )
+    finally:
+        # Other tests run their own operator per namespace; this one must not compete.
+        _run(
+            kubectl,
+            "--kubeconfig",
+            cluster.kubeconfig,
+            "-n",
+            "edgeml-system",
+            "scale",
+            "deploy/edgeml",
+            "--replicas=0",
+        )
