@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,9 @@ from localcluster.settings import Settings
 # Names of the network objects the node agent creates (see localcluster.agent.network).
 NETNS_PREFIX = "emlp-"
 LINK_PREFIXES = ("emlbr", "emlv")
+
+
+LEASE_FRESHNESS = timedelta(seconds=10)
 
 
 class ClusterError(RuntimeError):
@@ -73,6 +77,24 @@ def _nodes_ready(settings: Settings, names: set[str]) -> Callable[[], bool]:
         nodes = kube_client(settings).list_node().items
         ready = {n.metadata.name for n in nodes if _node_ready(n)}
         return names <= ready
+
+    return check
+
+
+def _leases_renewed(settings: Settings, names: set[str]) -> Callable[[], bool]:
+    """Ready means fresh heartbeats (the agent renews every 5 s): a Ready condition or a
+    lease may be left over from an agent that is gone."""
+    from kubernetes import client
+
+    def check() -> bool:
+        since = datetime.now(UTC) - LEASE_FRESHNESS
+        api = client.CoordinationV1Api(kube_client(settings).api_client)
+        for name in names:
+            spec = api.read_namespaced_lease(name, "kube-node-lease").spec
+            renewed = spec.renew_time if spec is not None else None
+            if renewed is None or renewed < since:
+                return False
+        return _nodes_ready(settings, names)()
 
     return check
 
@@ -140,7 +162,7 @@ def up(
         say(f"  kwok nodes               {len(kwok_names)} ({created} created, {removed} removed)")
         _ensure(sup, components.mlflow(settings), say)
         if process_nodes:
-            ready = _nodes_ready(settings, {s.name for s in process_nodes})
+            ready = _leases_renewed(settings, {s.name for s in process_nodes})
             _ensure(sup, components.node_agent(settings, ready), say)
         _wait(_nodes_ready(settings, kwok_names), 120, "KWOK nodes to become Ready")
     except ComponentError as err:
