@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from support.cluster import ClusterHandle
@@ -90,23 +91,60 @@ def test_references_wait_for_their_target_and_resolve_when_it_appears(
     assert reasons.count("NoTargetVersion") == 1, reasons
 
 
+UPDATES = [
+    ("EdgeModel", edge_model, "Ready", "NoChampion", {"versionHistoryLimit": 5}),
+    ("EdgeDeployment", edge_deployment, "Ready", "ModelNotFound", {"serving": {"threads": 2}}),
+    ("DriftPolicy", drift_policy, "Ready", "DeploymentNotFound", {"action": "Retrain"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "build", "cond_type", "reason", "change"), UPDATES, ids=[u[0] for u in UPDATES]
+)
 def test_spec_update_is_observed_with_its_generation(
-    operator: OperatorProcess, custom: client.CustomObjectsApi, namespace: str
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    kind: str,
+    build: Any,
+    cond_type: str,
+    reason: str,
+    change: dict[str, Any],
 ) -> None:
-    _create(custom, namespace, edge_model())
-    first = _wait_condition(custom, namespace, "EdgeModel", "vibration", "Ready", "NoChampion")
+    body = build()
+    name = body["metadata"]["name"]
+    _create(custom, namespace, body)
+    first = _wait_condition(custom, namespace, kind, name, cond_type, reason)
     assert first["status"]["observedGeneration"] == 1
     custom.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, "edgemodels", "vibration", {"spec": {"versionHistoryLimit": 5}}
+        GROUP, VERSION, namespace, PLURALS[kind], name, {"spec": change}
     )
-    second = _wait_condition(custom, namespace, "EdgeModel", "vibration", "Ready", "NoChampion")
+    second = _wait_condition(custom, namespace, kind, name, cond_type, reason)
     assert second["metadata"]["generation"] == 2
-    assert _condition(second, "Ready")["observedGeneration"] == 2
+    assert _condition(second, cond_type)["observedGeneration"] == 2
     # The status did not flip, so its transition time did not move.
     assert (
-        _condition(second, "Ready")["lastTransitionTime"]
-        == _condition(first, "Ready")["lastTransitionTime"]
+        _condition(second, cond_type)["lastTransitionTime"]
+        == _condition(first, cond_type)["lastTransitionTime"]
     )
+
+
+def test_trainingrun_metadata_update_keeps_its_status(
+    operator: OperatorProcess, custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    _create(custom, namespace, training_run())
+    _wait_condition(custom, namespace, "TrainingRun", "vibration-1", "Ready", "ModelNotFound")
+    custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "trainingruns",
+        "vibration-1",
+        {"metadata": {"labels": {"team": "vib"}}},
+    )
+    run = _wait_condition(custom, namespace, "TrainingRun", "vibration-1", "Ready", "ModelNotFound")
+    assert run["metadata"]["generation"] == 1  # labels are not spec: no new generation
+    assert run["metadata"]["labels"]["team"] == "vib"
 
 
 def test_spec_errors_the_schema_cannot_catch_become_invalid_spec_and_recover(
@@ -254,7 +292,7 @@ def test_kubectl_get_edgeml_lists_every_kind_with_useful_columns(
     )
     kubectl = _kubectl(cluster)
     out = subprocess.run(
-        [kubectl, "--kubeconfig", cluster.kubeconfig, "get", "edgeml", "-n", namespace],
+        [kubectl, "--kubeconfig", cluster.kubeconfig, "get", "edgeml", "-A"],
         capture_output=True,
         text=True,
         check=True,
@@ -269,9 +307,11 @@ def test_kubectl_get_edgeml_lists_every_kind_with_useful_columns(
         "CANARY-NODES",
     ):
         assert header in out, out
-    for name in ("edgemodel.edgeml.io/vibration", "trainingrun.edgeml.io/vibration-1"):
-        assert name in out
-    row = next(line for line in out.splitlines() if line.startswith("edgedeployment.edgeml.io/"))
+    assert "NAMESPACE" in out
+    ours = [line for line in out.splitlines() if line.startswith(namespace)]
+    assert any("edgemodel.edgeml.io/vibration" in line for line in ours), out
+    assert any("trainingrun.edgeml.io/vibration-1" in line for line in ours), out
+    row = next(line for line in ours if "edgedeployment.edgeml.io/" in line)
     assert "Pending" in row.split()
 
 
