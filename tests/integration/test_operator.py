@@ -323,3 +323,37 @@ def _kubectl(cluster: ClusterHandle) -> str:
     found = shutil.which("kubectl")
     assert found, "kubectl is needed on PATH when testing a cluster named by KUBECONFIG"
     return found
+
+
+def test_samples_apply_cleanly_and_are_reconciled(
+    cluster: ClusterHandle,
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parents[2] / "manifests" / "samples"
+    applied = subprocess.run(
+        [
+            _kubectl(cluster),
+            "--kubeconfig",
+            cluster.kubeconfig,
+            "apply",
+            "-n",
+            namespace,
+            "-k",
+            str(samples),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.count(" created") == 4, applied.stdout
+    _wait_condition(custom, namespace, "EdgeModel", "vibration", "Ready", "NoChampion")
+    _wait_condition(custom, namespace, "TrainingRun", "vibration-1", "Ready", "Queued")
+    _wait_condition(
+        custom, namespace, "EdgeDeployment", "vibration-edge", "Ready", "NoTargetVersion"
+    )
+    _wait_condition(custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "PolicyAccepted")
