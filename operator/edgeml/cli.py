@@ -22,6 +22,19 @@ def build_parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("api-docs", help="write docs/api.md from the API models")
     docs.add_argument("--output", type=Path, default=Path("docs/api.md"))
     docs.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
+    train = sub.add_parser(
+        "train", help="train, convert to ONNX and register (what training Jobs run)"
+    )
+    train.add_argument("--config-json", help="the training configuration (see edgeml.training)")
+    train.add_argument("--config", help="a file holding the training configuration")
+    train.add_argument("--termination-log", help="where the outcome line goes")
+    promote = sub.add_parser("promote", help="approve a version of an EdgeModel as champion")
+    promote.add_argument("model", help="the EdgeModel's name")
+    promote.add_argument(
+        "--version", type=int, required=True, help="the registry version to promote"
+    )
+    promote.add_argument("-n", "--namespace", default="default")
+    promote.add_argument("--by", default=None, help="who approves (default: $USER)")
     run = sub.add_parser("run", help="run the operator")
     run.add_argument(
         "--namespace", action="append", default=[], help="watch only this namespace (repeatable)"
@@ -66,6 +79,35 @@ def _api_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _promote(args: argparse.Namespace) -> int:
+    import getpass
+    import uuid
+
+    from edgeml.kube.annotations import annotate
+    from edgeml.plans.promotion import (
+        APPROVAL_ID_ANNOTATION,
+        APPROVE_ANNOTATION,
+        APPROVED_BY_ANNOTATION,
+    )
+
+    who = args.by or getpass.getuser()
+    annotate(
+        "edgemodels",
+        args.namespace,
+        args.model,
+        {
+            APPROVE_ANNOTATION: str(args.version),
+            APPROVED_BY_ANNOTATION: who,
+            APPROVAL_ID_ANNOTATION: uuid.uuid4().hex,
+        },
+    )
+    print(
+        f"approved version {args.version} of {args.namespace}/{args.model} as {who}; "
+        "the operator moves the champion alias"
+    )
+    return 0
+
+
 def _crds(args: argparse.Namespace) -> int:
     from edgeml.api.crds import stale_crds, write_crds
 
@@ -81,6 +123,12 @@ def _crds(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `edgeml` with `argv` (default: the process arguments); return the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:
+        # The training program owns its flags; it runs in Jobs, with the ML extras installed.
+        from edgeml.training.program import main as train_main
+
+        return int(train_main(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -92,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     if args.command == "api-docs":
         return _api_docs(args)
+    if args.command == "promote":
+        return _promote(args)
+
     return 2
 
 

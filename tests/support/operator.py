@@ -80,6 +80,7 @@ class OperatorProcess:
     namespace: str
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
     metrics_port: int = field(default_factory=free_port)
     health_port: int = field(default_factory=free_port)
 
@@ -96,7 +97,16 @@ class OperatorProcess:
                 f"--metrics-port={self.metrics_port}",
                 "--log-format=text",
             ],
-            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+            env={
+                **os.environ,
+                "KUBECONFIG": str(self.kubeconfig),
+                # As the local overlay configures the in-cluster operator.
+                "EDGEML_MLFLOW_TRACKING_URI": os.environ.get(
+                    "EDGEML_TEST_MLFLOW_URI", "http://127.0.0.1:15000"
+                ),
+                "EDGEML_TRAINING_NODE_SELECTOR": '{"edgeml.io/pool": "training"}',
+                **self.env,
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
         )

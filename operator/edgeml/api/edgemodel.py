@@ -88,8 +88,26 @@ class TrainingTemplate(KubeModel):
     """How the trained model is evaluated."""
     resources: ResourceRequirements | None = None
     """CPU and memory of the training Job."""
+    volumes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        },
+    )
+    """Pod volumes for the training Job (as in a Pod spec), e.g. the PVC holding a
+    file:// dataset."""
+    volume_mounts: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        },
+    )
+    """Where those volumes are mounted in the training container (as in a Pod spec)."""
     backoff_limit: Annotated[int, Field(ge=0, le=10)] = 1
-    """How many times a failed training Job is retried."""
+    """How many times a training Job whose failure may pass (registry or data server down)
+    is retried; bad input fails at once."""
     active_deadline_seconds: Annotated[int, Field(ge=60, le=604800)] = 3600
     """How long a training Job may run before it is stopped."""
 
@@ -186,6 +204,17 @@ class Champion(ModelVersion):
     """Who promoted it: `auto`, or the approver."""
 
 
+class PromotionCandidate(KubeModel):
+    """The newest version and what promotion decided about it."""
+
+    version: int
+    """The version."""
+    outcome: Literal["Promoted", "Rejected", "AwaitingApproval"]
+    """Promoted (it became champion), Rejected (a gate failed) or AwaitingApproval."""
+    message: str = ""
+    """Which gates passed or failed, with the numbers."""
+
+
 class EdgeModelStatus(StatusBase):
     """The observed state of an EdgeModel."""
 
@@ -197,3 +226,5 @@ class EdgeModelStatus(StatusBase):
     """The newest registered version."""
     versions: list[ModelVersion] = Field(default_factory=list)
     """Recent versions, newest first, at most versionHistoryLimit."""
+    candidate: PromotionCandidate | None = None
+    """The newest version's promotion decision."""

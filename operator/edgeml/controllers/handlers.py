@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import datetime
 from typing import Any
 
 import kopf
 
 from edgeml.api.common import GROUP, VERSION
 from edgeml.api.kinds import KINDS, KindInfo
+from edgeml.config import OperatorConfig
 from edgeml.controllers.reconcile import Controller, reconcile
-from edgeml.kube.reads import get_custom
+from edgeml.controllers.registry import act_on_model, observe_model
+from edgeml.kube.reads import get_custom, get_job, list_pods
 from edgeml.metrics import PHASES
+from edgeml.objects.training_job import job_name
 from edgeml.plans.driftpolicy import plan_drift_policy
 from edgeml.plans.edgedeployment import plan_edge_deployment
 from edgeml.plans.edgemodel import plan_edge_model
 from edgeml.plans.parsing import Parsed
-from edgeml.plans.trainingrun import plan_training_run
+from edgeml.plans.trainingrun import TrainingWorld, plan_training_run
 
 # Level-triggered: every watch event reconciles, and so does this timer, which catches
 # what no event announces (a referenced object that appeared, a registry that moved).
 RESYNC_SECONDS = 15.0
+
+
+@functools.cache
+def config() -> OperatorConfig:
+    """The operator's configuration, read once."""
+    return OperatorConfig.from_env()
 
 
 def _model_of(parsed: Parsed[Any, Any]) -> dict[str, Any] | None:
@@ -35,15 +46,32 @@ def _deployment_of(parsed: Parsed[Any, Any]) -> dict[str, Any] | None:
     return get_custom("edgedeployments", parsed.metadata.namespace or "", name)
 
 
+def _training_world(parsed: Parsed[Any, Any]) -> TrainingWorld:
+    if parsed.obj is None or (parsed.status and parsed.status.phase in ("Succeeded", "Failed")):
+        return TrainingWorld()
+    namespace = parsed.metadata.namespace or ""
+    name = job_name(parsed.metadata.name)
+    job = get_job(namespace, name)
+    pods = list_pods(namespace, f"job-name={name}") if job is not None else []
+    return TrainingWorld(model=_model_of(parsed), job=job, pods=pods)
+
+
+def _plan_run(parsed: Parsed[Any, Any], world: TrainingWorld, now: datetime) -> Any:
+    return plan_training_run(parsed, world, config(), now=now)
+
+
 def _info(kind: str) -> KindInfo:
     return next(k for k in KINDS if k.kind == kind)
 
 
 CONTROLLERS = (
     Controller(
-        _info("EdgeModel"), lambda parsed: None, lambda p, _w, now: plan_edge_model(p, now=now)
+        _info("EdgeModel"),
+        lambda parsed: observe_model(parsed, config()),
+        lambda p, w, now: plan_edge_model(p, w, now=now),
+        lambda parsed, plan, now: act_on_model(parsed, plan, now, config()),
     ),
-    Controller(_info("TrainingRun"), _model_of, lambda p, w, now: plan_training_run(p, w, now=now)),
+    Controller(_info("TrainingRun"), _training_world, _plan_run),
     Controller(
         _info("EdgeDeployment"), _model_of, lambda p, w, now: plan_edge_deployment(p, w, now=now)
     ),
@@ -58,9 +86,7 @@ def register(ctrl: Controller) -> None:
     plural = ctrl.info.plural
 
     @kopf.on.event(GROUP, VERSION, plural, id=f"{plural}-event")
-    def on_event(
-        type: str | None, body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any
-    ) -> None:
+    def on_event(type: str | None, body: kopf.Body, logger: Any, **_: Any) -> None:
         if type == "DELETED":
             PHASES.observe(ctrl.info.kind, f"{body.metadata.namespace}/{body.metadata.name}", None)
             return

@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 
 from edgeml.api.kinds import KindInfo
+from edgeml.kube.apply import apply_object
 from edgeml.kube.events import post_events
 from edgeml.kube.status import patch_status
 from edgeml.metrics import PHASES, RECONCILE_ERRORS, RECONCILE_SECONDS, RECONCILES
@@ -19,15 +20,24 @@ from edgeml.plans.parsing import Parsed, parse
 
 Observe = Callable[[Parsed[Any, Any]], Any]
 Decide = Callable[[Parsed[Any, Any], Any, datetime], Plan[Any]]
+Act = Callable[[Parsed[Any, Any], Plan[Any], datetime], Plan[Any]]
+
+
+def apply_children(parsed: Parsed[Any, Any], plan: Plan[Any], now: datetime) -> Plan[Any]:
+    """The default act step: server-side apply every child object of the plan."""
+    for manifest in plan.objects:
+        apply_object(manifest)
+    return plan
 
 
 @dataclass(frozen=True)
 class Controller:
-    """A kind and the two kind-specific steps of its reconcile."""
+    """A kind and its kind-specific steps: observe the world, decide (pure), act."""
 
     info: KindInfo
     observe: Observe
     decide: Decide
+    act: Act = apply_children
 
 
 def now() -> datetime:
@@ -50,7 +60,8 @@ def reconcile(ctrl: Controller, body: kopf.Body, logger: Any) -> None:
     try:
         parsed = parse(ctrl.info.model, ctrl.info.status_model, body)
         world = ctrl.observe(parsed)
-        plan = ctrl.decide(parsed, world, now())
+        at = now()
+        plan = ctrl.act(parsed, ctrl.decide(parsed, world, at), at)
         changes = status_patch(body.get("status"), plan.status.to_json())
         meta = body.metadata
         if changes:

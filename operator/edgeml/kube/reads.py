@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from edgeml.api.common import GROUP, VERSION
-from edgeml.kube.client import custom_objects
+from edgeml.kube.client import api_client, custom_objects
 
 
 def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -21,3 +22,27 @@ def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
             return None
         raise
     return dict(obj)
+
+
+def get_job(namespace: str, name: str) -> dict[str, Any] | None:
+    """A batch/v1 Job as a dict (camelCase, as the API returns it), or None."""
+    api = client.BatchV1Api(api_client())
+    try:
+        job = api.read_namespaced_job(name, namespace)
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    return _as_dict(job)
+
+
+def list_pods(namespace: str, selector: str) -> list[dict[str, Any]]:
+    """Pods matching a label selector, as dicts (camelCase)."""
+    api = client.CoreV1Api(api_client())
+    pods = api.list_namespaced_pod(namespace, label_selector=selector).items
+    return [_as_dict(p) for p in pods]
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    data: dict[str, Any] = api_client().sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+    return data

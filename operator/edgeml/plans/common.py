@@ -31,6 +31,8 @@ class Plan(Generic[StatusT]):
     status: StatusT
     objects: list[dict[str, Any]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    actions: tuple[object, ...] = ()
+    """Changes outside Kubernetes (a registry alias to move), done before the status write."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,130 @@
+"""The batch/v1 Job that runs `edgeml train` for one TrainingRun."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from edgeml.api.edgemodel import EdgeModelSpec, TrainingTemplate
+from edgeml.config import OperatorConfig
+from edgeml.objects.meta import child_name, labels, owner_reference
+
+# `edgeml train` exit codes: 2 = the input is wrong (retrying cannot help), 3 = something
+# that may pass (registry or data server down), retried up to backoffLimit.
+EXIT_BAD_INPUT = 2
+EXIT_RETRYABLE = 3
+RUN_LABEL = "edgeml.io/training-run"
+MODEL_LABEL = "edgeml.io/model"
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """Everything the Job is built from, gathered by the controller."""
+
+    run: dict[str, Any]
+    """The TrainingRun object (for names, uid and owner reference)."""
+    model_spec: EdgeModelSpec
+    """The EdgeModel's spec."""
+    training: TrainingTemplate
+    """The model's training template merged with the run's overrides."""
+    registered_model: str
+    tracking_uri: str
+    trigger: str
+    reason: str | None
+
+
+def job_name(run_name: str) -> str:
+    """The one Job a TrainingRun owns: deterministic, so a restart finds it."""
+    return child_name(run_name, "train")
+
+
+def train_config(inputs: TrainingInputs, config: OperatorConfig) -> dict[str, Any]:
+    """The `--config-json` document `edgeml train` reads."""
+    meta = inputs.run["metadata"]
+    return {
+        "registeredModel": inputs.registered_model,
+        "namespace": meta["namespace"],
+        "trainingRun": meta["name"],
+        "trainingRunUid": meta["uid"],
+        "trigger": inputs.trigger,
+        "reason": inputs.reason,
+        "image": config.image,
+        "allowedModules": list(config.allowed_modules),
+        "training": inputs.training.to_json(),
+    }
+
+
+def build_training_job(inputs: TrainingInputs, config: OperatorConfig) -> dict[str, Any]:
+    """The Job manifest (for server-side apply)."""
+    meta = inputs.run["metadata"]
+    run_name = meta["name"]
+    model_name = inputs.run["spec"]["modelRef"]["name"]
+    training = inputs.training
+    job_labels = labels(
+        "edgeml-training", run_name, "training", **{RUN_LABEL: run_name, MODEL_LABEL: model_name}
+    )
+    env: list[dict[str, Any]] = [
+        {"name": "MLFLOW_TRACKING_URI", "value": inputs.tracking_uri},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+    ]
+    env_from: list[dict[str, Any]] = []
+    creds = inputs.model_spec.registry.credentials_secret_ref
+    if creds is not None:
+        env_from.append({"secretRef": {"name": creds.name}})
+    container: dict[str, Any] = {
+        "name": "train",
+        "image": config.image,
+        "command": ["edgeml", "train"],
+        "args": ["--config-json", json.dumps(train_config(inputs, config), separators=(",", ":"))],
+        "env": env,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *training.volume_mounts],
+    }
+    if env_from:
+        container["envFrom"] = env_from
+    if training.resources is not None:
+        container["resources"] = training.resources.to_json()
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {}}, *training.volumes],
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "fsGroup": 65532},
+    }
+    if config.training_node_selector:
+        pod_spec["nodeSelector"] = dict(config.training_node_selector)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(run_name),
+            "namespace": meta["namespace"],
+            "labels": job_labels,
+            "ownerReferences": [owner_reference(inputs.run)],
+        },
+        "spec": {
+            "backoffLimit": training.backoff_limit,
+            "activeDeadlineSeconds": training.active_deadline_seconds,
+            "ttlSecondsAfterFinished": config.training_ttl_seconds,
+            # Bad input fails the Job at once; only what may pass is retried.
+            "podFailurePolicy": {
+                "rules": [
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {
+                            "containerName": "train",
+                            "operator": "In",
+                            "values": [EXIT_BAD_INPUT],
+                        },
+                    }
+                ]
+            },
+            "template": {"metadata": {"labels": job_labels}, "spec": pod_spec},
+        },
+    }

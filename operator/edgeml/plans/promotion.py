@@ -1,0 +1,134 @@
+"""Which registered version should be champion: gates, approvals, and the alias move."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from edgeml.api.edgemodel import Promotion, PromotionGate
+
+CHAMPION = "champion"
+APPROVE_ANNOTATION = "edgeml.io/approve"
+APPROVED_BY_ANNOTATION = "edgeml.io/approved-by"
+APPROVAL_ID_ANNOTATION = "edgeml.io/approval-id"
+APPROVAL_ID_TAG = "edgeml.io/approval-id"
+PROMOTED_BY_TAG = "edgeml.io/promoted-by"
+PROMOTED_AT_TAG = "edgeml.io/promoted-at"
+
+# For these, smaller is better; every other metric, larger is better.
+LOWER_IS_BETTER = frozenset({"rmse", "mae"})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A registered version as promotion sees it."""
+
+    version: int
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate applied to one version."""
+
+    gate: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What promotion decided for the newest version (and whether to move the alias)."""
+
+    outcome: Literal["Promote", "Rejected", "AwaitingApproval", "UpToDate", "NoVersions"]
+    version: int | None
+    by: str | None = None
+    approval_id: str | None = None
+    gates: tuple[GateResult, ...] = ()
+
+    @property
+    def message(self) -> str:
+        failed = [g.detail for g in self.gates if not g.passed]
+        if self.outcome == "Promote":
+            return f"Version {self.version} becomes champion (by {self.by})."
+        if self.outcome == "Rejected":
+            return f"Version {self.version} stays out: {'; '.join(failed)}."
+        if self.outcome == "AwaitingApproval":
+            passed = "passes every gate" if not failed else f"fails gates ({'; '.join(failed)})"
+            return (
+                f"Version {self.version} {passed} and waits for approval: "
+                f"`edgeml promote <model> --version {self.version}`."
+            )
+        if self.outcome == "UpToDate":
+            return f"Version {self.version} is champion; no newer version."
+        return "No version is registered yet."
+
+
+def describe_gate(gate: PromotionGate) -> str:
+    """A gate in words, e.g. `f1 >= 0.85`."""
+    if gate.min is not None:
+        return f"{gate.metric} >= {gate.min}"
+    if gate.max is not None:
+        return f"{gate.metric} <= {gate.max}"
+    if gate.not_worse_than_champion_by is not None:
+        margin = gate.not_worse_than_champion_by
+        return f"{gate.metric} not worse than champion's by more than {margin}"
+    return f"slice gap of {gate.metric} <= {gate.max_slice_gap}"
+
+
+def check_gate(gate: PromotionGate, candidate: Candidate, champion: Candidate | None) -> GateResult:
+    """Apply one gate; a metric the version did not log fails it."""
+    name = describe_gate(gate)
+    key = f"slice_gap_{gate.metric}" if gate.max_slice_gap is not None else gate.metric
+    value = candidate.metrics.get(key)
+    if value is None:
+        return GateResult(name, False, f"{key} was not logged")
+    if gate.min is not None:
+        return GateResult(name, value >= gate.min, f"{gate.metric} {value:.4g} vs min {gate.min}")
+    if gate.max is not None:
+        return GateResult(name, value <= gate.max, f"{gate.metric} {value:.4g} vs max {gate.max}")
+    if gate.max_slice_gap is not None:
+        return GateResult(
+            name, value <= gate.max_slice_gap, f"{key} {value:.4g} vs max {gate.max_slice_gap}"
+        )
+    margin = gate.not_worse_than_champion_by or 0.0
+    best = champion.metrics.get(gate.metric) if champion else None
+    if best is None:
+        return GateResult(name, True, f"{gate.metric} {value:.4g}, no champion to compare")
+    lower = gate.metric in LOWER_IS_BETTER
+    passed = value <= best + margin if lower else value >= best - margin
+    return GateResult(
+        name, passed, f"{gate.metric} {value:.4g} vs champion {best:.4g} (margin {margin})"
+    )
+
+
+def decide_promotion(
+    promotion: Promotion,
+    versions: list[Candidate],
+    champion_version: int | None,
+    annotations: Mapping[str, str],
+) -> Decision:
+    """Promote an approved version, or the newest one that passes the gates in Auto mode."""
+    by_number = {v.version: v for v in versions}
+    champion = by_number.get(champion_version) if champion_version is not None else None
+    approved = annotations.get(APPROVE_ANNOTATION, "").strip()
+    approval_id = annotations.get(APPROVAL_ID_ANNOTATION, "") or f"version-{approved}"
+    if approved.isdigit() and int(approved) in by_number:
+        target = by_number[int(approved)]
+        consumed = target.tags.get(APPROVAL_ID_TAG) == approval_id
+        if not consumed and int(approved) != champion_version:
+            who = annotations.get(APPROVED_BY_ANNOTATION) or "an approver"
+            return Decision("Promote", target.version, by=who, approval_id=approval_id)
+    if not versions:
+        return Decision("NoVersions", None)
+    newest = max(versions, key=lambda v: v.version)
+    if champion_version is not None and newest.version <= champion_version:
+        return Decision("UpToDate", champion_version)
+    gates = tuple(check_gate(g, newest, champion) for g in promotion.gates)
+    if promotion.mode == "Manual":
+        return Decision("AwaitingApproval", newest.version, gates=gates)
+    if all(g.passed for g in gates):
+        return Decision("Promote", newest.version, by="auto", gates=gates)
+    return Decision("Rejected", newest.version, gates=gates)

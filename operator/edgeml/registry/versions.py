@@ -1,0 +1,30 @@
+"""Registered versions as plain data, so pure code can reason about them without MLflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+TAG_PREFIX = "edgeml.io/"
+SHA256_TAG = f"{TAG_PREFIX}sha256"
+RUN_TAG = f"{TAG_PREFIX}training-run"
+RUN_UID_TAG = f"{TAG_PREFIX}training-run-uid"
+DATASET_TAG = f"{TAG_PREFIX}dataset-sha256"
+TRIGGER_TAG = f"{TAG_PREFIX}trigger"
+
+
+@dataclass(frozen=True)
+class RegistryVersion:
+    """One registered version, with what the operator needs from its run."""
+
+    version: int
+    run_id: str | None
+    source: str | None
+    created: datetime | None
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def sha256(self) -> str | None:
+        return self.tags.get(SHA256_TAG)
