@@ -167,7 +167,8 @@ def test_bad_inputs_fail_the_run_with_a_precise_reason_without_retries(
         ]
         job = batch.read_namespaced_job(f"{name}-train", namespace)
         assert (job.status.failed or 0) == 1, f"{name}: bad input must not be retried"
-    assert operator.proc is not None and operator.proc.poll() is None, "the operator must not crash"
+    assert operator.proc is not None
+    assert operator.proc.poll() is None, "the operator must not crash"
 
 
 def test_unreachable_registry_is_retried_per_backoff_then_reported(
