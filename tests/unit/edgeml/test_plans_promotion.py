@@ -1,0 +1,129 @@
+"""Promotion: which version becomes champion, by gates in Auto mode or by approval."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edgeml.api.edgemodel import Promotion, PromotionGate
+from edgeml.plans.promotion import (
+    APPROVAL_ID_ANNOTATION,
+    APPROVAL_ID_TAG,
+    APPROVE_ANNOTATION,
+    APPROVED_BY_ANNOTATION,
+    Candidate,
+    check_gate,
+    decide_promotion,
+)
+
+MIN_F1 = PromotionGate(metric="f1", min=0.8)
+NOT_WORSE = PromotionGate(metric="f1", not_worse_than_champion_by=0.01)
+MAX_RMSE = PromotionGate(metric="rmse", max=2.0)
+RMSE_NOT_WORSE = PromotionGate(metric="rmse", not_worse_than_champion_by=0.1)
+SLICE_GAP = PromotionGate(metric="f1", max_slice_gap=0.05)
+
+
+def v(version: int, **metrics: float) -> Candidate:
+    return Candidate(version, metrics)
+
+
+@pytest.mark.parametrize(
+    ("gate", "candidate", "champion", "passed"),
+    [
+        (MIN_F1, v(2, f1=0.81), None, True),
+        (MIN_F1, v(2, f1=0.79), None, False),
+        (MIN_F1, v(2, accuracy=0.9), None, False),  # f1 not logged
+        (NOT_WORSE, v(2, f1=0.80), v(1, f1=0.805), True),  # within the margin
+        (NOT_WORSE, v(2, f1=0.79), v(1, f1=0.805), False),
+        (NOT_WORSE, v(1, f1=0.1), None, True),  # no champion to compare with
+        (MAX_RMSE, v(2, rmse=1.9), None, True),
+        (MAX_RMSE, v(2, rmse=2.1), None, False),
+        (RMSE_NOT_WORSE, v(2, rmse=1.05), v(1, rmse=1.0), True),  # lower is better
+        (RMSE_NOT_WORSE, v(2, rmse=1.2), v(1, rmse=1.0), False),
+        (SLICE_GAP, v(2, f1=0.9, slice_gap_f1=0.04), None, True),
+        (SLICE_GAP, v(2, f1=0.9, slice_gap_f1=0.06), None, False),
+    ],
+)
+def test_gate(
+    gate: PromotionGate, candidate: Candidate, champion: Candidate | None, passed: bool
+) -> None:
+    assert check_gate(gate, candidate, champion).passed is passed
+
+
+AUTO = Promotion(mode="Auto", gates=[MIN_F1, NOT_WORSE])
+MANUAL = Promotion(mode="Manual", gates=[MIN_F1])
+
+
+def test_no_versions_means_nothing_to_do() -> None:
+    assert decide_promotion(AUTO, [], None, {}).outcome == "NoVersions"
+
+
+def test_auto_promotes_newest_version_that_passes_every_gate() -> None:
+    decision = decide_promotion(AUTO, [v(1, f1=0.85), v(2, f1=0.9)], 1, {})
+    assert (decision.outcome, decision.version, decision.by) == ("Promote", 2, "auto")
+
+
+def test_auto_rejects_a_worse_version_and_keeps_the_champion() -> None:
+    decision = decide_promotion(AUTO, [v(1, f1=0.9), v(2, f1=0.85)], 1, {})
+    assert (decision.outcome, decision.version) == ("Rejected", 2)
+    assert "vs champion 0.9" in decision.message
+
+
+def test_champion_already_newest_is_up_to_date() -> None:
+    assert decide_promotion(AUTO, [v(1, f1=0.9)], 1, {}).outcome == "UpToDate"
+
+
+def test_manual_waits_for_approval_even_when_gates_pass() -> None:
+    decision = decide_promotion(MANUAL, [v(1, f1=0.9)], None, {})
+    assert (decision.outcome, decision.version) == ("AwaitingApproval", 1)
+    assert "edgeml promote" in decision.message
+
+
+def test_approval_promotes_the_named_version_and_records_who() -> None:
+    notes = {
+        APPROVE_ANNOTATION: "1",
+        APPROVED_BY_ANNOTATION: "alice",
+        APPROVAL_ID_ANNOTATION: "abc",
+    }
+    decision = decide_promotion(MANUAL, [v(1, f1=0.9)], None, notes)
+    assert (decision.outcome, decision.version, decision.by, decision.approval_id) == (
+        "Promote",
+        1,
+        "alice",
+        "abc",
+    )
+
+
+def test_approval_can_roll_back_to_an_older_version_in_auto_mode() -> None:
+    notes = {APPROVE_ANNOTATION: "1", APPROVAL_ID_ANNOTATION: "rollback"}
+    decision = decide_promotion(AUTO, [v(1, f1=0.9), v(2, f1=0.95)], 2, notes)
+    assert (decision.outcome, decision.version) == ("Promote", 1)
+
+
+def test_a_consumed_approval_is_not_applied_again() -> None:
+    notes = {APPROVE_ANNOTATION: "1", APPROVAL_ID_ANNOTATION: "abc"}
+    consumed = Candidate(1, {"f1": 0.9}, {APPROVAL_ID_TAG: "abc"})
+    decision = decide_promotion(AUTO, [consumed, v(2, f1=0.95)], 2, notes)
+    assert decision.outcome == "UpToDate"
+
+
+def test_approval_of_an_unknown_version_is_ignored() -> None:
+    decision = decide_promotion(MANUAL, [v(1, f1=0.9)], None, {APPROVE_ANNOTATION: "7"})
+    assert decision.outcome == "AwaitingApproval"
+
+
+@given(
+    st.lists(st.floats(min_value=0, max_value=1, allow_nan=False), min_size=1, max_size=8),
+    st.integers(min_value=0, max_value=8),
+)
+def test_auto_never_promotes_a_version_below_the_minimum(
+    scores: list[float], champion_index: int
+) -> None:
+    versions = [v(i + 1, f1=s) for i, s in enumerate(scores)]
+    champion = champion_index if 1 <= champion_index <= len(versions) else None
+    decision = decide_promotion(AUTO, versions, champion, {})
+    if decision.outcome == "Promote":
+        promoted = versions[decision.version - 1]  # type: ignore[operator]
+        assert promoted.metrics["f1"] >= 0.8
+        assert champion is None or decision.version > champion  # type: ignore[operator]
