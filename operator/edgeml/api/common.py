@@ -11,7 +11,14 @@ import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
 
 GROUP = "edgeml.io"
@@ -62,7 +69,10 @@ def parse_duration(text: str) -> timedelta:
     if not _DURATION_RE.match(text):
         raise ValueError(f"{text!r} is not a duration such as 30s, 5m or 1h30m")
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError as err:
+        raise ValueError(f"{text!r} is longer than any duration edgeml can wait") from err
 
 
 # Five fields, each `*`, a number, a range, a list or a step; names of days and months too.
@@ -121,17 +131,35 @@ def check_cron(expr: str) -> str | None:
                 return f"cron {expr!r}: the {labels[index]} step must be at least 1"
             if base == "*":
                 continue
+            values = []
             for bound in base.split("-"):
                 value = names.get(bound.lower()) if not bound.isdigit() else int(bound)
                 if value is None:
                     return f"cron {expr!r}: {bound!r} is not a valid {labels[index]}"
                 if not low <= value <= high:
                     return f"cron {expr!r}: {labels[index]} {value} is outside {low}-{high}"
+                values.append(value)
+            if len(values) == 2 and values[0] > values[1]:
+                return f"cron {expr!r}: the {labels[index]} range {base} runs backwards"
     return None
+
+
+_PERCENT_RE = re.compile(r"^(100|[1-9]?[0-9])%$")
+
+
+def _check_percent_or_count(value: int | str) -> int | str:
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a node count must be 0 or more")
+        return value
+    if not _PERCENT_RE.match(value):
+        raise ValueError(f"{value!r} is neither a node count nor a percentage from 0% to 100%")
+    return value
 
 
 PercentOrCount = Annotated[
     int | str,
+    AfterValidator(_check_percent_or_count),
     WithJsonSchema(
         {
             "x-kubernetes-int-or-string": True,

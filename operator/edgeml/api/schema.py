@@ -47,27 +47,41 @@ def _collapse_optional(node: Schema) -> Schema:
     return merged
 
 
-def structural(node: Schema, defs: dict[str, Schema]) -> Schema:
+def structural(node: Schema, defs: dict[str, Schema], _expanding: tuple[str, ...] = ()) -> Schema:
     """The structural-schema form of one JSON Schema node, recursively."""
     while "$ref" in node or ("anyOf" in node and "x-kubernetes-int-or-string" not in node):
-        node = _resolve(node, defs) if "$ref" in node else _collapse_optional(node)
+        if "$ref" in node:
+            ref = node["$ref"]
+            if ref in _expanding:
+                raise SchemaError(f"{ref} refers to itself: a CRD schema cannot be recursive")
+            _expanding = (*_expanding, ref)
+            node = _resolve(node, defs)
+        else:
+            node = _collapse_optional(node)
     out: Schema = {}
     for key, value in node.items():
         if key in _DROP:
             continue
         if key == "properties":
-            out["properties"] = {name: structural(sub, defs) for name, sub in value.items()}
+            out["properties"] = {
+                name: structural(sub, defs, _expanding) for name, sub in value.items()
+            }
         elif key == "anyOf":  # only int-or-string gets here; its branches stay as they are
             out["anyOf"] = value
         elif key == "items":
-            out["items"] = structural(value, defs)
+            out["items"] = structural(value, defs, _expanding)
         elif key == "additionalProperties":
             if value is True or value == {}:
                 out["x-kubernetes-preserve-unknown-fields"] = True
             elif isinstance(value, dict):
-                out["additionalProperties"] = structural(value, defs)
+                out["additionalProperties"] = structural(value, defs, _expanding)
         elif key == "propertyNames":
-            allowed = value.get("enum")
+            allowed = value.get("enum") or ([value["const"]] if "const" in value else None)
+            unknown = set(value) - {"enum", "const", "type"}
+            if unknown or not allowed:
+                raise SchemaError(
+                    f"map keys constrained by {sorted(value)}: only a set of names is supported"
+                )
             if allowed:
                 rules = out.setdefault("x-kubernetes-validations", [])
                 rules.append(

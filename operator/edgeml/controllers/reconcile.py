@@ -46,9 +46,21 @@ def now() -> datetime:
 
 
 def status_patch(old: Mapping[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch turning status `old` into `new` (removed keys become None); empty if equal."""
+    """A JSON merge patch (RFC 7386) turning status `old` into `new`; empty if equal.
+
+    Nested objects are diffed key by key, so a key dropped at any depth becomes None
+    (removed); lists are replaced whole, as merge patches do.
+    """
     old = dict(old or {})
-    patch: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            inner = status_patch(before, value)
+            if inner:
+                patch[key] = inner
+        elif before != value or key not in old:
+            patch[key] = value
     patch.update({k: None for k in old if k not in new})
     return patch
 

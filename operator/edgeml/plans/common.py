@@ -78,7 +78,13 @@ def transition_events(old: StatusBase | None, new: StatusBase) -> list[Event]:
         if before is not None and (before.status, before.reason) == (cond.status, cond.reason):
             continue
         event = Event("Warning" if _is_warning(cond) else "Normal", cond.reason, cond.message)
-        # Several conditions often move for one reason (Ready and Progressing): one Event.
-        if all((e.reason, e.message) != (event.reason, event.message) for e in events):
+        # Several conditions often move for one reason (Ready and Progressing): one Event,
+        # a Warning if any of them is one.
+        same = next(
+            (e for e in events if (e.reason, e.message) == (event.reason, event.message)), None
+        )
+        if same is None:
             events.append(event)
+        elif event.type == "Warning" and same.type != "Warning":
+            events[events.index(same)] = event
     return events

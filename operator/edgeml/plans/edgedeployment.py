@@ -39,13 +39,25 @@ def check_edge_deployment(spec: EdgeDeploymentSpec) -> str | None:
                 "earlier step: waves only grow (nodes counts the total on the new version)"
             )
         last[kind] = size
-    if canary.analysis is not None:
-        interval = parse_duration(canary.analysis.interval)
-        for index, step in enumerate(canary.steps):
-            if step.analysis is not None and parse_duration(step.analysis.duration) < interval:
+    try:
+        parse_duration(canary.progress_deadline)
+        for step in canary.steps:
+            if step.pause is not None and step.pause.duration is not None:
+                parse_duration(step.pause.duration)
+        interval = parse_duration(canary.analysis.interval) if canary.analysis else None
+        analysis_steps = [
+            (i, s.analysis, parse_duration(s.analysis.duration))
+            for i, s in enumerate(canary.steps)
+            if s.analysis is not None
+        ]
+    except ValueError as err:
+        return f"spec.strategy.canary: {err}"
+    if canary.analysis is not None and interval is not None:
+        for index, step_analysis, length in analysis_steps:
+            if length < interval:
                 return (
                     f"spec.strategy.canary.steps[{index}].analysis.duration "
-                    f"({step.analysis.duration}) is shorter than analysis.interval "
+                    f"({step_analysis.duration}) is shorter than analysis.interval "
                     f"({canary.analysis.interval}), so it would never measure"
                 )
     return None

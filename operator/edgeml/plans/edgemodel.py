@@ -82,16 +82,23 @@ def mirror_version(registered_model: str, v: RegistryVersion) -> ModelVersion:
     )
 
 
+def _timestamp(text: str | None) -> datetime | None:
+    """A registry tag's timestamp; a tag someone mangled is ignored, never fatal."""
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
 def _champion(
     registered_model: str, v: RegistryVersion, decision: Decision | None, now: datetime
 ) -> Champion:
     base = mirror_version(registered_model, v).model_dump()
     if decision is not None and decision.outcome == "Promote" and decision.version == v.version:
         return Champion(**base, promoted_at=now, promoted_by=decision.by)
-    promoted_at = v.tags.get(PROMOTED_AT_TAG)
     return Champion(
         **base,
-        promoted_at=datetime.fromisoformat(promoted_at) if promoted_at else None,
+        promoted_at=_timestamp(v.tags.get(PROMOTED_AT_TAG)),
         promoted_by=v.tags.get(PROMOTED_BY_TAG),
     )
 

@@ -15,6 +15,7 @@ ObjT = TypeVar("ObjT", bound=KubeObject[Any, Any])
 StatusT = TypeVar("StatusT", bound=StatusBase)
 
 MAX_ERRORS = 3
+_UNION_TAGS = frozenset({"int", "str", "float", "bool", "list", "dict", "none"})
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,18 @@ class Parsed(Generic[ObjT, StatusT]):
 def describe_errors(err: ValidationError, prefix: str = "spec") -> str:
     """A one-sentence summary of pydantic errors with their field paths, e.g.
     `spec.training.dataset.uri: String should match pattern ...`."""
-    parts = []
-    for e in err.errors()[:MAX_ERRORS]:
-        path = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
-        parts.append(f"{path}: {e['msg']}")
-    more = len(err.errors()) - MAX_ERRORS
+    parts: list[str] = []
+    seen: set[str] = set()
+    for e in err.errors():
+        # pydantic names the union member it tried (`int`, `str`, `function-after[...]`);
+        # a person wants the field's path only, once.
+        loc = [str(p) for p in e["loc"] if str(p) not in _UNION_TAGS and "[" not in str(p)]
+        path = ".".join(p for p in (prefix, *loc) if p != "")
+        if path not in seen:
+            seen.add(path)
+            parts.append(f"{path}: {e['msg']}")
+    more = len(parts) - MAX_ERRORS
+    parts = parts[:MAX_ERRORS]
     if more > 0:
         parts.append(f"and {more} more")
     return "; ".join(parts)

@@ -54,6 +54,11 @@ def merge_training(template: TrainingTemplate, spec: TrainingRunSpec) -> Trainin
     return template.model_copy(update=changes)
 
 
+def _time(text: str | None) -> datetime | None:
+    """An RFC 3339 timestamp from the API server."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
 def _condition(job: dict[str, Any], cond_type: str) -> dict[str, Any] | None:
     for cond in (job.get("status") or {}).get("conditions") or []:
         if cond.get("type") == cond_type and cond.get("status") == "True":
@@ -209,13 +214,13 @@ def plan_training_run(
         job_status = job.get("status") or {}
         update["job"] = job["metadata"]["name"]
         if job_status.get("startTime"):
-            update["start_time"] = job_status["startTime"]
+            update["start_time"] = _time(job_status["startTime"])
         if _condition(job, "Complete") or _condition(job, "SuccessCriteriaMet"):
             summary = success_summary(world.pods) or {}
             version = summary.get("modelVersion")
             phase = "Succeeded"
             update.update(
-                completion_time=job_status.get("completionTime") or now,
+                completion_time=_time(job_status.get("completionTime")) or now,
                 mlflow_run_id=summary.get("runId"),
                 model_version=version,
                 metrics={k: float(v) for k, v in (summary.get("metrics") or {}).items()},
@@ -262,5 +267,4 @@ def plan_training_run(
             **update,
         }
     )
-    status = TrainingRunStatus.model_validate(status.model_dump())  # coerce timestamps
     return Plan(status=status, objects=objects, events=transition_events(old, status))
