@@ -68,6 +68,17 @@ def build_training_job(inputs: TrainingInputs, config: OperatorConfig) -> dict[s
         {"name": "MLFLOW_TRACKING_URI", "value": inputs.tracking_uri},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]
+    dataset_creds = training.dataset.credentials_secret_ref
+    if dataset_creds is not None:
+        # `edgeml train` sends it as the Authorization header of an http(s) dataset.
+        env.append(
+            {
+                "name": "EDGEML_DATASET_AUTHORIZATION",
+                "valueFrom": {
+                    "secretKeyRef": {"name": dataset_creds.name, "key": dataset_creds.key}
+                },
+            }
+        )
     env_from: list[dict[str, Any]] = []
     creds = inputs.model_spec.registry.credentials_secret_ref
     if creds is not None:

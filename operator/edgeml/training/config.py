@@ -1,0 +1,71 @@
+"""The input of `edgeml train`: one JSON document the operator writes into the Job.
+
+```json
+{"registeredModel": "vibration", "namespace": "demo", "trainingRun": "vibration-1",
+ "trainingRunUid": "<uid>", "trigger": "Manual", "reason": "optional text",
+ "image": "ghcr.io/edgeml/edgeml:0.1.0", "allowedModules": ["sklearn"],
+ "training": {...an EdgeModel spec.training, merged with the run's overrides...}}
+```
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, ValidationError
+
+from edgeml.api.common import KubeModel
+from edgeml.api.edgemodel import TrainingTemplate
+from edgeml.training.errors import TrainingError
+
+_NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class TrainingConfig(KubeModel):
+    """Everything one training run needs to know, as the operator hands it over."""
+
+    registered_model: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    """The MLflow registered model that receives the new version."""
+    namespace: _NonEmpty
+    """The TrainingRun's namespace (names the MLflow experiment)."""
+    training_run: _NonEmpty
+    """The TrainingRun's name."""
+    training_run_uid: _NonEmpty
+    """The TrainingRun's uid: the idempotency key of the registered version."""
+    trigger: str = "Manual"
+    """Why the run exists: Manual, Schedule, Drift or NewData."""
+    reason: str | None = None
+    """A sentence on why; becomes the version's description."""
+    image: str | None = None
+    """The image the Job runs, recorded on the MLflow run."""
+    allowed_modules: list[_NonEmpty] = Field(default_factory=lambda: ["sklearn"], min_length=1)
+    """Top-level modules (or dotted prefixes) estimator classes may come from."""
+    training: TrainingTemplate
+    """The training template, already merged with the run's overrides."""
+
+    @property
+    def experiment_name(self) -> str:
+        """The MLflow experiment of all runs of this model in this namespace."""
+        return f"edgeml/{self.namespace}/{self.registered_model}"
+
+
+def parse_config(text: str) -> TrainingConfig:
+    """Parse the config JSON; a document that does not parse is an `InvalidConfig` error."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TrainingError("InvalidConfig", f"the config is not JSON: {exc}") from exc
+    try:
+        return TrainingConfig.model_validate(data)
+    except ValidationError as exc:
+        raise TrainingError("InvalidConfig", _first_error(exc)) from exc
+
+
+def _first_error(exc: ValidationError) -> str:
+    """The first validation error as `field.path: message (and N more)`."""
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "config"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
