@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import pytest
 from kubernetes import client
 from mlflow import MlflowClient
 
@@ -22,15 +23,23 @@ MLFLOW = "http://127.0.0.1:15000"
 TRAINING_TIMEOUT = 240
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # MLflow 3 falls back to a local sqlite store when no URI is set: always name ours.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", MLFLOW)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", MLFLOW)
+
+
 def _registered_name(namespace: str, stem: str) -> str:
     # The MLflow server outlives namespaces: one registered model per test.
     return f"{stem}-{namespace.rsplit('-', 1)[-1]}"
 
 
 def _model(namespace: str, data_dir: Path, stem: str = "vibration", **spec: Any) -> dict[str, Any]:
+    registry = {"registeredModel": _registered_name(namespace, stem), **spec.pop("registry", {})}
     body = edge_model(
         name=stem,
-        registry={"registeredModel": _registered_name(namespace, stem)},
+        registry=registry,
         training={
             "dataset": {"uri": "file:///data/vibration.csv", "target": "label"},
             "estimator": {
@@ -41,7 +50,7 @@ def _model(namespace: str, data_dir: Path, stem: str = "vibration", **spec: Any)
             "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": True}],
             "backoffLimit": 1,
         },
-        promotion={"mode": "Auto", "gates": [{"metric": "f1", "min": 0.5}]},
+        promotion=spec.pop("promotion", {"mode": "Auto", "gates": [{"metric": "f1", "min": 0.5}]}),
         **spec,
     )
     return body
@@ -101,7 +110,7 @@ def test_training_run_registers_a_verified_version_that_becomes_champion(
     model = _champion(custom, namespace, "vibration", 1)
     champion = model["status"]["champion"]
     name = _registered_name(namespace, "vibration")
-    registry = MlflowClient(MLFLOW)
+    registry = MlflowClient(tracking_uri=MLFLOW, registry_uri=MLFLOW)
     assert registry.get_model_version_by_alias(name, "champion").version == "1"
     assert registry.get_run(run["status"]["mlflowRunId"]).info.status == "FINISHED"
     downloaded = Path(
@@ -271,7 +280,11 @@ def test_worse_version_is_not_promoted_and_manual_mode_waits_for_approval(
     assert promoted.returncode == 0, promoted.stderr
     model = _champion(custom, namespace, "manual", 1)
     assert model["status"]["champion"]["promotedBy"] == "alice"
-    tags = MlflowClient(MLFLOW).get_model_version(_registered_name(namespace, "manual"), "1").tags
+    tags = (
+        MlflowClient(tracking_uri=MLFLOW, registry_uri=MLFLOW)
+        .get_model_version(_registered_name(namespace, "manual"), "1")
+        .tags
+    )
     assert tags["edgeml.io/promoted-by"] == "alice"
     events = wait_for(
         lambda: [e for e in core.list_namespaced_event(namespace).items if e.reason == "Promoted"],

@@ -16,6 +16,7 @@ import ctypes
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -75,13 +76,24 @@ def ensure_mountpoint(target: Path, is_file: bool, record: str) -> None:
 
 
 def apply_mounts(mounts: list[dict[str, Any]], record: str) -> None:
-    """Bind-mount every volume onto its target, read-only where asked."""
-    for m in mounts:
-        source, target = Path(m["source"]), Path(m["target"])
-        ensure_mountpoint(target, not source.is_dir(), record)
-        _mount("--bind", str(source), str(target))
-        if m.get("readOnly"):
-            _mount("-o", "remount,bind,ro", str(target))
+    """Bind-mount every volume onto its target, read-only where asked.
+
+    Every source is opened before anything is mounted, and mounted from that open
+    handle: a source is a host path (as kubelet treats a hostPath), so an earlier mount
+    (say an emptyDir on /tmp) must not hide a later source that lives under it.
+    """
+    handles = [os.open(str(Path(m["source"])), os.O_PATH) for m in mounts]
+    try:
+        for m, fd in zip(mounts, handles, strict=True):
+            target = Path(m["target"])
+            ensure_mountpoint(target, not stat.S_ISDIR(os.fstat(fd).st_mode), record)
+            # /proc/<pid>/fd/N resolves to the opened object itself, whatever now covers its path.
+            _mount("--no-canonicalize", "--bind", f"/proc/{os.getpid()}/fd/{fd}", str(target))
+            if m.get("readOnly"):
+                _mount("-o", "remount,bind,ro", str(target))
+    finally:
+        for fd in handles:
+            os.close(fd)
 
 
 def main(argv: list[str]) -> int:
