@@ -43,10 +43,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.kwok_nodes is not None and args.kwok_nodes < 0:
             print("error: --kwok-nodes must be 0 or more", file=sys.stderr)
             return 2
+        # The fleet size sticks: a later plain `up` keeps a 1,000-node fleet as it is.
+        remembered = settings.cluster_dir / "kwok-edge-nodes"
+        if args.kwok_nodes is None and remembered.exists():
+            args.kwok_nodes = int(remembered.read_text())
         try:
             fleet = settings.fleet
             if args.kwok_nodes is not None:
                 fleet = replace(fleet, kwok_edge=args.kwok_nodes)
+                remembered.parent.mkdir(parents=True, exist_ok=True)
+                remembered.write_text(f"{args.kwok_nodes}\n")
             cluster.up(replace(settings, fleet=fleet))
         except cluster.ClusterError as err:
             print(f"error: {err}", file=sys.stderr)

@@ -164,7 +164,12 @@ def up(
         if process_nodes:
             ready = _leases_renewed(settings, {s.name for s in process_nodes})
             _ensure(sup, components.node_agent(settings, ready), say)
-        _wait(_nodes_ready(settings, kwok_names), 120, "KWOK nodes to become Ready")
+        # About 50 s for 1,000 nodes on 2 busy cores (docs/local-cluster.md); scale with count.
+        _wait(
+            _nodes_ready(settings, kwok_names),
+            120 + 0.2 * len(kwok_names),
+            "KWOK nodes to become Ready",
+        )
     except ComponentError as err:
         raise ClusterError(f"{err}\n`hack/cluster down` cleans up what was started.") from err
     took = time.monotonic() - started

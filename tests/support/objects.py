@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 API_VERSION = "edgeml.io/v1alpha1"
+# Process nodes ignore images; on kind, name an image holding Python and edgeml.
+TEST_IMAGE = os.environ.get("EDGEML_TEST_IMAGE", "ignored")
 PLURALS = {
     "EdgeModel": "edgemodels",
     "TrainingRun": "trainingruns",
