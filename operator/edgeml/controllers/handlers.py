@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -15,7 +15,8 @@ from edgeml.controllers.reconcile import Controller, reconcile
 from edgeml.controllers.registry import act_on_model, observe_model
 from edgeml.kube.reads import get_custom, get_job, list_pods
 from edgeml.metrics import PHASES
-from edgeml.objects.training_job import job_name
+from edgeml.objects.meta import MANAGED_BY
+from edgeml.objects.training_job import RUN_LABEL, job_name
 from edgeml.plans.driftpolicy import plan_drift_policy
 from edgeml.plans.edgedeployment import plan_edge_deployment
 from edgeml.plans.edgemodel import plan_edge_model
@@ -106,3 +107,18 @@ def register(ctrl: Controller) -> None:
 
 for _ctrl in CONTROLLERS:
     register(_ctrl)
+
+
+@kopf.on.event(
+    "batch",
+    "v1",
+    "jobs",
+    labels={RUN_LABEL: kopf.PRESENT, "app.kubernetes.io/managed-by": MANAGED_BY},
+)
+def on_training_job(body: kopf.Body, logger: Any, **_: Any) -> None:
+    """A training Job changed: reconcile its TrainingRun now rather than at the next resync."""
+    namespace = body.metadata.namespace or ""
+    run = get_custom("trainingruns", namespace, body.metadata.labels[RUN_LABEL])
+    if run is None or (run.get("metadata") or {}).get("deletionTimestamp"):
+        return
+    reconcile(CONTROLLERS[1], kopf.Body(cast(kopf.RawBody, run)), logger)
