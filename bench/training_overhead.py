@@ -198,7 +198,7 @@ the process node starting it (network namespace, volumes, token), and after exit
 Job controller's completion and the operator's status update.
 <!-- bench:training end -->
 """
-    intro = "# Benchmarks\n\nResults of the scripts in `bench/`, each section written by its script.\n"
+    intro = "# Benchmarks\n\nResults of the scripts in `bench/`.\n"
     text = DOC.read_text() if DOC.exists() else intro
     begin, end = "<!-- bench:training begin -->", "<!-- bench:training end -->"
     if begin in text:
