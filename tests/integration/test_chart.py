@@ -172,7 +172,10 @@ def test_operator_installed_from_the_manifests_runs_under_its_own_identity(
             lambda: custom.get_namespaced_custom_object(
                 "edgeml.io", "v1alpha1", namespace, "edgemodels", "vibration"
             ),
-            lambda obj: (obj.get("status") or {}).get("phase") == "Pending",
+            lambda obj: (
+                (obj.get("status") or {}).get("phase") == "Pending"
+                and (obj.get("status") or {}).get("observedGeneration") == 1
+            ),
             timeout=60,
             what="the in-cluster operator to reconcile an EdgeModel",
         )

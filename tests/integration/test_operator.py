@@ -15,6 +15,7 @@ from support.operator import OperatorProcess, metric_value
 from support.wait import wait_for
 
 GROUP, VERSION = "edgeml.io", "v1alpha1"
+STARTED = {"JobCreated", "Training", "DatasetNotFound"}
 
 
 def _create(custom: client.CustomObjectsApi, ns: str, body: dict[str, Any]) -> None:
@@ -33,16 +34,22 @@ def _condition(obj: dict[str, Any], cond_type: str) -> dict[str, Any]:
 
 
 def _wait_condition(
-    custom: client.CustomObjectsApi, ns: str, kind: str, name: str, cond_type: str, reason: str
+    custom: client.CustomObjectsApi,
+    ns: str,
+    kind: str,
+    name: str,
+    cond_type: str,
+    reason: str | set[str],
 ) -> dict[str, Any]:
+    reasons = {reason} if isinstance(reason, str) else reason
     return wait_for(
         lambda: _get(custom, ns, kind, name),
         lambda obj: (
-            _condition(obj, cond_type).get("reason") == reason
+            _condition(obj, cond_type).get("reason") in reasons
             and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
         ),
         timeout=30,
-        what=f"{kind} {name} to have {cond_type} reason {reason} for its current generation",
+        what=f"{kind} {name}: {cond_type} reason in {sorted(reasons)}, current generation",
     )
 
 
@@ -73,13 +80,14 @@ def test_references_wait_for_their_target_and_resolve_when_it_appears(
 
     _create(custom, namespace, edge_model())
     model = _wait_condition(custom, namespace, "EdgeModel", "vibration", "Ready", "NoChampion")
-    assert model["status"]["registeredModel"] == "vibration"
+    assert model["status"]["registeredModel"].startswith("vibration-")
     dep = _wait_condition(
         custom, namespace, "EdgeDeployment", "vibration-edge", "Ready", "NoTargetVersion"
     )
     assert _condition(dep, "Degraded")["status"] == "False"
-    run = _wait_condition(custom, namespace, "TrainingRun", "vibration-1", "Ready", "Queued")
-    assert _condition(run, "Succeeded")["status"] == "Unknown"
+    # With its model there, the run gets its Job (which fails here: there is no dataset).
+    run = _wait_condition(custom, namespace, "TrainingRun", "vibration-1", "Ready", STARTED)
+    assert run["status"]["job"] == "vibration-1-train"
     # Each transition was announced once, as an Event on the object.
     reasons = wait_for(
         lambda: [e.reason for e in _events(core, namespace, "vibration-edge")],
@@ -351,8 +359,11 @@ def test_samples_apply_cleanly_and_are_reconciled(
     )
     assert applied.returncode == 0, applied.stderr
     assert applied.stdout.count(" created") == 4, applied.stdout
-    _wait_condition(custom, namespace, "EdgeModel", "vibration", "Ready", "NoChampion")
-    _wait_condition(custom, namespace, "TrainingRun", "vibration-1", "Ready", "Queued")
+    # The sample's registered model is `vibration`: a champion may exist from a demo run.
+    _wait_condition(
+        custom, namespace, "EdgeModel", "vibration", "Ready", {"NoChampion", "ChampionAvailable"}
+    )
+    _wait_condition(custom, namespace, "TrainingRun", "vibration-1", "Ready", STARTED)
     _wait_condition(
         custom, namespace, "EdgeDeployment", "vibration-edge", "Ready", "NoTargetVersion"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import uuid
 from typing import Any
 
 API_VERSION = "edgeml.io/v1alpha1"
@@ -33,6 +34,8 @@ def merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
 
 
 def edge_model(name: str = "vibration", **spec: Any) -> dict[str, Any]:
+    # The MLflow server outlives a test: a registered model of its own keeps each hermetic.
+    spec.setdefault("registry", {"registeredModel": f"{name}-{uuid.uuid4().hex[:8]}"})
     return {
         "apiVersion": API_VERSION,
         "kind": "EdgeModel",
