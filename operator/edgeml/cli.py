@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config-json", help="the training configuration (see edgeml.training)")
     train.add_argument("--config", help="a file holding the training configuration")
     train.add_argument("--termination-log", help="where the outcome line goes")
+    sub.add_parser(
+        "serve", help="serve a model over the Open Inference Protocol (edge pods run it)"
+    )
     promote = sub.add_parser("promote", help="approve a version of an EdgeModel as champion")
     promote.add_argument("model", help="the EdgeModel's name")
     promote.add_argument(
@@ -129,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         from edgeml.training.program import main as train_main
 
         return int(train_main(argv[1:]))
+    if argv[:1] == ["serve"]:
+        # So does the inference server the edge pods run.
+        from edgeml.serving.program import main as serve_main
+
+        return int(serve_main(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

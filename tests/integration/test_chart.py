@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 
 from support.cluster import ClusterHandle
-from support.objects import edge_model
+from support.objects import hermetic_edge_model as edge_model
 from support.wait import wait_for
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,8 @@ import pytest
 from kubernetes import client
 
 from support.cluster import ClusterHandle
-from support.objects import PLURALS, drift_policy, edge_deployment, edge_model, training_run
+from support.objects import PLURALS, drift_policy, edge_deployment, training_run
+from support.objects import hermetic_edge_model as edge_model
 from support.operator import OperatorProcess, metric_value
 from support.wait import wait_for
 

@@ -34,8 +34,6 @@ def merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
 
 
 def edge_model(name: str = "vibration", **spec: Any) -> dict[str, Any]:
-    # The MLflow server outlives a test: a registered model of its own keeps each hermetic.
-    spec.setdefault("registry", {"registeredModel": f"{name}-{uuid.uuid4().hex[:8]}"})
     return {
         "apiVersion": API_VERSION,
         "kind": "EdgeModel",
@@ -54,6 +52,12 @@ def edge_model(name: str = "vibration", **spec: Any) -> dict[str, Any]:
             spec,
         ),
     }
+
+
+def hermetic_edge_model(name: str = "vibration", **spec: Any) -> dict[str, Any]:
+    """An EdgeModel with a registered model of its own: the MLflow server outlives tests."""
+    spec.setdefault("registry", {"registeredModel": f"{name}-{uuid.uuid4().hex[:8]}"})
+    return edge_model(name, **spec)
 
 
 def training_run(

@@ -1,0 +1,53 @@
+"""Judging one analysis window: each metric of the canary against its limit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from edgeml.rollout.model import (
+    AnalysisObservation,
+    AnalysisTemplate,
+    Measurement,
+    MetricResult,
+)
+
+
+def measure(
+    template: AnalysisTemplate, observation: AnalysisObservation | None, now: datetime
+) -> Measurement:
+    """One measurement of the current window.
+
+    It counts only when every metric was observed with at least `min_samples` requests
+    and a canary value: judging a canary on a handful of requests would roll back good
+    models on quiet sites. It passes when every metric is within its `max`
+    (prediction-shift arrives already as a canary-vs-stable distance).
+    """
+    results = []
+    counted = observation is not None
+    for limit in template.metrics:
+        seen = observation.metric(limit.name) if observation else None
+        if seen is None or seen.canary is None or seen.samples < template.min_samples:
+            counted = False
+        canary = seen.canary if seen else None
+        results.append(
+            MetricResult(
+                metric=limit.name,
+                canary=canary,
+                stable=seen.stable if seen else None,
+                max=limit.max,
+                passed=canary is not None and canary <= limit.max,
+                samples=seen.samples if seen else 0,
+            )
+        )
+    passed = counted and all(r.passed for r in results)
+    return Measurement(at=now, counted=counted, passed=passed, results=tuple(results))
+
+
+def describe(measurement: Measurement) -> str:
+    """The metrics over their limits, for messages: `error-rate 0.05 > 0.01`."""
+    over = [
+        f"{r.metric} {r.canary:g} > {r.max:g}"
+        for r in measurement.results
+        if r.canary is not None and not r.passed
+    ]
+    return ", ".join(over) or "no metric over its limit"

@@ -1,0 +1,355 @@
+"""A minimal HTTP/1.1 server on asyncio's Protocol API, made for small JSON requests.
+
+Why not a framework: the server's own cost per request is a benchmark target (under
+150 µs above a do-nothing server), and a request here is a few hundred bytes of JSON
+answered in tens of microseconds, so parsing, routing and framing are most of the cost.
+This keeps one buffer per connection, parses headers once per request, writes each
+response with one `transport.write`, and supports what clients send: keep-alive
+(HTTP/1.1 default), pipelining (answered in order), Content-Length and chunked bodies,
+`Expect: 100-continue`, TCP_NODELAY. Bodies over the limit get 413 before they are read.
+
+A handler returns a `Response`, or an awaitable of one for work that must not run on
+the event loop; the connection reads no further request until it is answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger("edgeml.serve.http")
+
+MAX_HEADER_BYTES = 64 * 1024
+REASONS = {
+    100: "Continue",
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    411: "Length Required",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
+}
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed request; header names are lower case."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(slots=True)
+class Response:
+    """What a handler answers."""
+
+    status: int
+    body: bytes
+    content_type: bytes = b"application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+Handler = Callable[[Request], "Response | Awaitable[Response]"]
+
+
+class HttpError(Exception):
+    """The request cannot be framed; answer `status` and close the connection."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_response_bytes(status: int, message: str) -> bytes:
+    """A complete error response that closes the connection (used for framing errors)."""
+    from edgeml.serving.protocol import encode_error
+
+    body = encode_error(message)
+    return _frame(Response(status, body), keep_alive=False)
+
+
+def _frame(response: Response, keep_alive: bool) -> bytes:
+    status = response.status
+    head = b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n" % (
+        status,
+        REASONS.get(status, "Unknown").encode(),
+        response.content_type,
+        len(response.body),
+    )
+    for name, value in response.headers:
+        head += f"{name}: {value}\r\n".encode("latin-1")
+    if not keep_alive:
+        head += b"connection: close\r\n"
+    return head + b"\r\n" + response.body
+
+
+@dataclass(slots=True)
+class _Head:
+    method: str
+    path: str
+    headers: dict[str, str]
+    keep_alive: bool
+    length: int  # -1: chunked
+    continue_sent: bool = False
+
+
+def parse_head(raw: bytes) -> _Head:
+    """The request line and headers (without the blank line); HttpError if malformed."""
+    try:
+        text = raw.decode("latin-1")
+    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
+        raise HttpError(400, "the request head is not text") from None
+    lines = text.split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        if len(parts) == 3 and parts[2].startswith("HTTP/"):
+            raise HttpError(505, f"unsupported protocol {parts[2]}")
+        raise HttpError(400, "malformed request line")
+    method, target, version = parts
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise HttpError(400, f"malformed header line {line[:60]!r}")
+        headers[name.lower()] = value.strip()
+    connection = headers.get("connection", "").lower()
+    keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+    path = target.partition("?")[0]
+    if "transfer-encoding" in headers:
+        if headers["transfer-encoding"].lower() != "chunked":
+            raise HttpError(501, f"unsupported transfer-encoding {headers['transfer-encoding']}")
+        length = -1
+    else:
+        raw_length = headers.get("content-length", "0")
+        if not raw_length.isdigit():
+            raise HttpError(400, f"bad content-length {raw_length[:30]!r}")
+        length = int(raw_length)
+    return _Head(method, path, headers, keep_alive, length)
+
+
+def parse_chunked(buffer: bytearray, start: int, limit: int) -> tuple[bytes, int] | None:
+    """A chunked body starting at `start`: (body, end offset), or None if incomplete."""
+    body = bytearray()
+    position = start
+    while True:
+        line_end = buffer.find(b"\r\n", position)
+        if line_end < 0:
+            if len(buffer) - position > 1024:
+                raise HttpError(400, "malformed chunk size line")
+            return None
+        size_text = bytes(buffer[position:line_end]).split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise HttpError(400, "malformed chunk size") from None
+        if len(body) + size > limit:
+            raise HttpError(413, f"the request body is over the limit of {limit} bytes")
+        data_start = line_end + 2
+        if size == 0:
+            # Trailers are not used; skip them up to the blank line.
+            end = buffer.find(b"\r\n\r\n", line_end)
+            if end < 0:
+                return None
+            return bytes(body), end + 4
+        if len(buffer) < data_start + size + 2:
+            return None
+        body += buffer[data_start : data_start + size]
+        position = data_start + size + 2
+
+
+class HttpServer:
+    """Listens, frames requests, calls the handler, writes responses; drains on stop."""
+
+    def __init__(self, handler: Handler, *, max_body_bytes: int) -> None:
+        self.handler = handler
+        self.max_body_bytes = max_body_bytes
+        self.connections: set[_Connection] = set()
+        self.in_flight = 0
+        self.closing = False
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Bind and listen; the bound port (useful with port 0)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self), host, port, reuse_address=True, backlog=1024
+        )
+        sockets = self._server.sockets
+        bound: int = sockets[0].getsockname()[1] if sockets else port
+        return bound
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Stop accepting; let requests in flight finish (bounded); close every connection."""
+        self.closing = True
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            connection.close_if_idle()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        while self.in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        if self.in_flight:
+            log.warning("closing with %d request(s) still in flight", self.in_flight)
+        for connection in list(self.connections):
+            connection.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: a buffer, the head of the request being read, its state."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.head: _Head | None = None
+        self.body_start = 0
+        self.busy = False
+        self._pending: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Small responses must not wait for Nagle's timer (up to 40 ms with delayed ACK).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        # The client is not reading its responses: stop reading its requests.
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.resume_reading()
+
+    def close_if_idle(self) -> None:
+        """Close now unless a request is being read or answered."""
+        if self.transport is not None and not self.busy and not self.buffer:
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Close at once."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.busy:
+            self._serve_buffered()
+
+    def _fail(self, error: HttpError) -> None:
+        if self.transport is not None:
+            self.transport.write(error_response_bytes(error.status, error.message))
+            self.transport.close()
+        self.buffer.clear()
+
+    def _next_request(self) -> tuple[Request, bool] | None:
+        """The next complete request in the buffer (and keep-alive), or None for now."""
+        buffer = self.buffer
+        if self.head is None:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buffer) > MAX_HEADER_BYTES:
+                    raise HttpError(431, f"the request head is over {MAX_HEADER_BYTES} bytes")
+                return None
+            self.head = parse_head(bytes(buffer[:end]))
+            self.body_start = end + 4
+            if self.head.length > self.server.max_body_bytes:
+                raise HttpError(
+                    413,
+                    f"the request body is {self.head.length} bytes, over the limit of "
+                    f"{self.server.max_body_bytes}",
+                )
+        head = self.head
+        if head.length >= 0:
+            end = self.body_start + head.length
+            if len(buffer) < end:
+                self._maybe_continue(head)
+                return None
+            body = bytes(buffer[self.body_start : end])
+        else:
+            parsed = parse_chunked(buffer, self.body_start, self.server.max_body_bytes)
+            if parsed is None:
+                self._maybe_continue(head)
+                return None
+            body, end = parsed
+        del buffer[:end]
+        self.head = None
+        return Request(head.method, head.path, head.headers, body), head.keep_alive
+
+    def _maybe_continue(self, head: _Head) -> None:
+        if (
+            not head.continue_sent
+            and self.transport is not None
+            and head.headers.get("expect", "").lower() == "100-continue"
+        ):
+            head.continue_sent = True
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _serve_buffered(self) -> None:
+        server = self.server
+        while self.transport is not None and not self.busy and self.buffer:
+            try:
+                parsed = self._next_request()
+            except HttpError as error:
+                self._fail(error)
+                return
+            if parsed is None:
+                return
+            request, keep_alive = parsed
+            server.in_flight += 1
+            try:
+                result = server.handler(request)
+            except Exception:
+                log.exception("handler failed on %s %s", request.method, request.path)
+                result = Response(500, b'{"error":"internal server error"}')
+            if isinstance(result, Response):
+                server.in_flight -= 1
+                self._write(result, keep_alive)
+            else:
+                self.busy = True
+                self._pending = asyncio.ensure_future(self._finish(result, keep_alive))
+                return
+
+    async def _finish(self, pending: Awaitable[Response], keep_alive: bool) -> None:
+        try:
+            response = await pending
+        except Exception:
+            log.exception("handler failed")
+            response = Response(500, b'{"error":"internal server error"}')
+        finally:
+            self.server.in_flight -= 1
+        self.busy = False
+        self._write(response, keep_alive)
+        self._serve_buffered()
+
+    def _write(self, response: Response, keep_alive: bool) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        keep_alive = keep_alive and not self.server.closing
+        transport.write(_frame(response, keep_alive))
+        if not keep_alive:
+            transport.close()

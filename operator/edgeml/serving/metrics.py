@@ -1,0 +1,241 @@
+"""What `edgeml serve` exposes on /metrics, in its own registry (one per server).
+
+Requests, latency and batch sizes use prometheus-client's types. The distributions
+(per-feature values, predictions) are counted by `Distributions`, a collector over
+plain lists, because they are the hot path (one count per feature per row) and because
+their bins must be the training baseline's: a baseline bin is closed below
+(`edges[i-1] <= v < edges[i]`), so a bucket `le="e"` here counts values *below* e,
+not at or below it as Prometheus histograms usually do. With that, differencing the
+cumulative buckets gives exactly the baseline's bins, and a 0/1 feature with edges
+[0, 1] is compared bin for bin (Prometheus' usual `<=` would shift every value by a bin).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
+
+_go_float: Callable[[float], str] = floatToGoString
+
+LATENCY_BUCKETS = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+    0.5, 1.0,
+)  # fmt: skip
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
+DEFAULT_PREDICTION_EDGES = (-1000.0, -100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0, 1000.0)
+"""Regression prediction bins when the model came without a baseline."""
+
+
+class _Bins:
+    """Counts of values in the bins of ascending `edges` (closed below, open ends)."""
+
+    __slots__ = ("array", "counts", "edges", "total")
+
+    def __init__(self, edges: Sequence[float]) -> None:
+        self.edges = [float(e) for e in edges]
+        self.array = np.asarray(self.edges, dtype=np.float64)
+        self.counts = [0] * (len(self.edges) + 1)
+        self.total = 0.0
+
+    def add(self, value: float) -> None:
+        self.counts[bisect.bisect_right(self.edges, value)] += 1
+        self.total += value
+
+    def add_many(self, values: npt.NDArray[Any]) -> None:
+        index = np.searchsorted(self.array, values, side="right")
+        for i, n in enumerate(np.bincount(index, minlength=len(self.counts)).tolist()):
+            if n:
+                self.counts[i] += n
+        self.total += float(values.sum(dtype=np.float64))
+
+    def buckets(self) -> list[tuple[str, float]]:
+        out: list[tuple[str, float]] = []
+        running = 0
+        for edge, count in zip(self.edges, self.counts, strict=False):
+            running += count
+            out.append((_go_float(edge), running))
+        out.append(("+Inf", running + self.counts[-1]))
+        return out
+
+
+class Distributions(Collector):
+    """Feature values and predictions, binned like the training baseline."""
+
+    def __init__(self, model: str, version: str) -> None:
+        self.labels = [model, version]
+        self.features: list[tuple[str, _Bins]] = []
+        self.classes: dict[str, int] = {}
+        self.regression: _Bins | None = None
+
+    def configure(
+        self,
+        features: Sequence[tuple[str, Sequence[float]]],
+        classes: Sequence[str] | None,
+        prediction_edges: Sequence[float] | None,
+        version: str,
+    ) -> None:
+        """Set the bins once the model (and its baseline) is loaded."""
+        self.labels[1] = version
+        self.features = [(name, _Bins(edges)) for name, edges in features]
+        if classes is not None:
+            self.classes = dict.fromkeys(classes, 0)
+            self.regression = None
+        else:
+            self.regression = _Bins(prediction_edges or DEFAULT_PREDICTION_EDGES)
+
+    def observe_features(self, rows: npt.NDArray[Any]) -> None:
+        """Count a [rows, features] batch of model inputs."""
+        features = self.features
+        if not features or rows.ndim != 2 or rows.shape[1] != len(features):
+            return
+        if rows.shape[0] == 1:
+            # One row: bisect on Python floats beats numpy's per-call overhead.
+            for (_, bins), value in zip(features, rows[0].tolist(), strict=True):
+                bins.add(value)
+            return
+        for j, (_, bins) in enumerate(features):
+            bins.add_many(rows[:, j])
+
+    def observe_predictions(self, predictions: npt.NDArray[Any]) -> None:
+        """Count a batch of predictions (class labels, or regression values)."""
+        if self.regression is not None:
+            values = predictions.reshape(-1)
+            if values.size == 1:
+                self.regression.add(float(values[0]))
+            else:
+                self.regression.add_many(values.astype(np.float64))
+            return
+        classes = self.classes
+        for label in predictions.reshape(-1).tolist():
+            key = label.decode() if isinstance(label, bytes) else str(label)
+            classes[key] = classes.get(key, 0) + 1
+
+    def collect(self) -> Iterator[Metric]:
+        """The families as they stand now."""
+        model, version = self.labels
+        features = HistogramMetricFamily(
+            "edgeml_serve_feature_value",
+            "Model input values per feature; buckets are the training baseline's bin edges "
+            "and count values below the edge (baseline bins are closed below).",
+            labels=["model", "version", "feature"],
+        )
+        for name, bins in self.features:
+            _add_histogram(features, [model, version, name], bins)
+        yield features
+        predictions = CounterMetricFamily(
+            "edgeml_serve_predictions",
+            "Predicted class labels (classification models).",
+            labels=["model", "version", "class"],
+        )
+        for label, count in self.classes.items():
+            predictions.add_metric([model, version, label], count)
+        yield predictions
+        values = HistogramMetricFamily(
+            "edgeml_serve_prediction_value",
+            "Predicted values (regression models); buckets are the baseline's prediction "
+            "bin edges and count values below the edge.",
+            labels=["model", "version"],
+        )
+        if self.regression is not None:
+            _add_histogram(values, [model, version], self.regression)
+        yield values
+
+
+def _add_histogram(family: HistogramMetricFamily, labels: list[str], bins: _Bins) -> None:
+    buckets = bins.buckets()
+    before = len(family.samples)
+    family.add_metric(labels, buckets, bins.total)
+    if len(family.samples) == before + len(buckets):
+        # prometheus-client drops _sum and _count when a bucket edge is negative (a sum
+        # of mixed signs is no rate); the count is still the +Inf bucket, so keep it.
+        family.samples.append(
+            Sample(family.name + "_count", dict(zip(family._labelnames, labels, strict=True)),
+                   buckets[-1][1])
+        )  # fmt: skip
+
+
+class ServingMetrics:
+    """Every metric of one server, in its own registry."""
+
+    def __init__(self, model: str, version: str) -> None:
+        self.registry = CollectorRegistry()
+        self.model = model
+        self.version = version
+        r = self.registry
+        self.requests = Counter(
+            "edgeml_serve_requests",
+            "Inference requests by outcome (ok, client_error, server_error).",
+            ["model", "version", "outcome"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "edgeml_serve_request_duration_seconds",
+            "Time to answer an inference request, from its parsed body to its response.",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch = Histogram(
+            "edgeml_serve_batch_rows",
+            "Rows per inference request.",
+            ["model", "version"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.info = Gauge(
+            "edgeml_serve_model_info",
+            "The model being served (1), with its sha256.",
+            ["model", "version", "sha256"],
+            registry=r,
+        )
+        self.ready = Gauge("edgeml_serve_ready", "1 when a verified model is loaded.", registry=r)
+        self.mismatches = Counter(
+            "edgeml_serve_sha256_mismatch",
+            "Model artifacts refused because their sha256 was not the expected one.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.feedback = Counter(
+            "edgeml_serve_feedback",
+            "Ground-truth labels received for earlier predictions.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.feedback_correct = Counter(
+            "edgeml_serve_feedback_correct",
+            "Feedback labels equal to the prediction (classification).",
+            ["model", "version"],
+            registry=r,
+        )
+        self.feedback_error = Summary(
+            "edgeml_serve_feedback_absolute_error",
+            "Absolute error of predictions that got feedback (regression).",
+            ["model", "version"],
+            registry=r,
+        )
+        self.distributions = Distributions(model, version)
+        r.register(self.distributions)
+        self.bind(version)
+
+    def bind(self, version: str) -> None:
+        """Pre-bind the labelled children, so the hot path does no label lookups."""
+        self.version = version
+        labels = (self.model, version)
+        self.ok = self.requests.labels(*labels, "ok")
+        self.client_error = self.requests.labels(*labels, "client_error")
+        self.server_error = self.requests.labels(*labels, "server_error")
+        self.latency_child = self.latency.labels(*labels)
+        self.batch_child = self.batch.labels(*labels)
+        self.feedback_child = self.feedback.labels(*labels)
+        self.feedback_correct_child = self.feedback_correct.labels(*labels)
+        self.feedback_error_child = self.feedback_error.labels(*labels)
+        self.mismatch_child = self.mismatches.labels(*labels)
