@@ -114,14 +114,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 
 @pytest.fixture(scope="session")
 def crds(api_client: client.ApiClient) -> list[str]:
-    """The edgeml.io CRDs, generated from the models, applied and Established."""
-    from edgeml.api.crds import KINDS, build_crd
+    """The CRDs of crds/ (generated from the models), applied and Established."""
+    from edgeml.api.crds import KINDS, build_crd, peering_crds
     from support.wait import wait_for
 
     ext = client.ApiextensionsV1Api(api_client)
     names = []
-    for info in KINDS:
-        crd = build_crd(info)
+    # kopf's peering kinds ship with ours: the chart's ClusterKopfPeering needs them.
+    for crd in [build_crd(info) for info in KINDS] + peering_crds():
         name = crd["metadata"]["name"]
         try:
             ext.patch_custom_resource_definition(

@@ -102,6 +102,13 @@ def kube_apiserver(settings: Settings) -> Component:
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--authorization-mode=Node,RBAC",
+            # Request-header settings only so the controller-manager and scheduler find the
+            # CA bundle they look for; no front proxy certificate is issued.
+            f"--requestheader-client-ca-file={pki / 'ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             "--allow-privileged=true",
             "--enable-priority-and-fairness=false",  # one user; APF only adds queueing here
             "--max-requests-inflight=800",

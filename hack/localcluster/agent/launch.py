@@ -75,14 +75,26 @@ def ensure_mountpoint(target: Path, is_file: bool, record: str) -> None:
         pass
 
 
+def _runtime_paths() -> list[Path]:
+    """Where the command's interpreter and code live: the project checkout (its .venv and
+    sources) and the base Python install. The image is ignored on process nodes, so these
+    must stay visible whatever the pod mounts (an emptyDir on /tmp would hide a checkout
+    under /tmp)."""
+    repo = Path(__file__).resolve().parents[3]
+    paths = {repo, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    return sorted(p for p in paths if p.is_dir())
+
+
 def apply_mounts(mounts: list[dict[str, Any]], record: str) -> None:
     """Bind-mount every volume onto its target, read-only where asked.
 
     Every source is opened before anything is mounted, and mounted from that open
     handle: a source is a host path (as kubelet treats a hostPath), so an earlier mount
-    (say an emptyDir on /tmp) must not hide a later source that lives under it.
+    (say an emptyDir on /tmp) must not hide a later source that lives under it. The same
+    goes for the runtime the command runs with, re-exposed last if a mount hid it.
     """
     handles = [os.open(str(Path(m["source"])), os.O_PATH) for m in mounts]
+    runtime = [(path, os.open(str(path), os.O_PATH)) for path in _runtime_paths()]
     try:
         for m, fd in zip(mounts, handles, strict=True):
             target = Path(m["target"])
@@ -91,8 +103,17 @@ def apply_mounts(mounts: list[dict[str, Any]], record: str) -> None:
             _mount("--no-canonicalize", "--bind", f"/proc/{os.getpid()}/fd/{fd}", str(target))
             if m.get("readOnly"):
                 _mount("-o", "remount,bind,ro", str(target))
+        for path, fd in runtime:
+            try:
+                seen = os.stat(path)
+                visible = (seen.st_dev, seen.st_ino) == (os.fstat(fd).st_dev, os.fstat(fd).st_ino)
+            except OSError:
+                visible = False
+            if not visible:
+                path.mkdir(parents=True, exist_ok=True)  # inside the volume that hid it
+                _mount("--no-canonicalize", "--bind", f"/proc/{os.getpid()}/fd/{fd}", str(path))
     finally:
-        for fd in handles:
+        for fd in handles + [fd for _, fd in runtime]:
             os.close(fd)
 
 
