@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+
+from edgeml.plans.common import Event as Event  # one Event type for every kind's plan
 
 # --- the spec, as the machine needs it ----------------------------------------------------
 
@@ -221,15 +222,6 @@ class Phase(StrEnum):
     ROLLED_BACK = "RolledBack"
     HEALTHY = "Healthy"
     DEGRADED = "Degraded"
-
-
-@dataclass(frozen=True)
-class Event:
-    """An event to record on the EdgeDeployment."""
-
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)
