@@ -65,7 +65,7 @@ def _info(kind: str) -> KindInfo:
     return next(k for k in KINDS if k.kind == kind)
 
 
-CONTROLLERS = (
+CONTROLLERS: tuple[Controller, ...] = (
     Controller(
         _info("EdgeModel"),
         lambda parsed: observe_model(parsed, config()),
@@ -80,6 +80,9 @@ CONTROLLERS = (
         _info("DriftPolicy"), _deployment_of, lambda p, w, now: plan_drift_policy(p, w, now=now)
     ),
 )
+
+
+BY_KIND = {ctrl.info.kind: ctrl for ctrl in CONTROLLERS}
 
 
 def register(ctrl: Controller) -> None:
@@ -121,4 +124,4 @@ def on_training_job(body: kopf.Body, logger: Any, **_: Any) -> None:
     run = get_custom("trainingruns", namespace, body.metadata.labels[RUN_LABEL])
     if run is None or (run.get("metadata") or {}).get("deletionTimestamp"):
         return
-    reconcile(CONTROLLERS[1], kopf.Body(cast(kopf.RawBody, run)), logger)
+    reconcile(BY_KIND["TrainingRun"], kopf.Body(cast(kopf.RawBody, run)), logger)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -65,10 +66,13 @@ def status_patch(old: Mapping[str, Any] | None, new: dict[str, Any]) -> dict[str
     return patch
 
 
-def reconcile(ctrl: Controller, body: kopf.Body, logger: Any) -> None:
+def reconcile(ctrl: Controller, live: kopf.Body, logger: Any) -> None:
     """Bring one object's status (and, later, children) in line with the world."""
     kind = ctrl.info.kind
     started = time.monotonic()
+    # A timer's body is a live view that watch events replace under our feet: read one
+    # version of it, or the old status and the resourceVersion precondition may disagree.
+    body = kopf.Body(cast(kopf.RawBody, copy.deepcopy(dict(live))))
     try:
         parsed = parse(ctrl.info.model, ctrl.info.status_model, body)
         world = ctrl.observe(parsed)

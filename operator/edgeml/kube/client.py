@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
@@ -14,7 +15,8 @@ def api_client() -> client.ApiClient:
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+        # KUBECONFIG read now, not when the kubernetes package was imported.
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
     return client.ApiClient()
 
 
