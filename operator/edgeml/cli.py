@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     promote.add_argument("-n", "--namespace", default="default")
     promote.add_argument("--by", default=None, help="who approves (default: $USER)")
+    rollout = sub.add_parser(
+        "rollout", help="steer an EdgeDeployment's rollout: promote, abort, pause, resume"
+    )
+    rollout.add_argument("action", choices=["promote", "abort", "pause", "resume"])
+    rollout.add_argument("deployment", help="the EdgeDeployment's name")
+    rollout.add_argument("-n", "--namespace", default="default")
     run = sub.add_parser("run", help="run the operator")
     run.add_argument(
         "--namespace", action="append", default=[], help="watch only this namespace (repeatable)"
@@ -79,6 +85,21 @@ def _api_docs(args: argparse.Namespace) -> int:
         return 0
     write_api_docs(args.output)
     print(f"wrote {args.output}")
+    return 0
+
+
+def _rollout(args: argparse.Namespace) -> int:
+    import uuid
+
+    from edgeml.kube.annotations import annotate
+    from edgeml.plans.edgedeployment import COMMAND_PREFIX
+
+    # A fresh value each time: the operator acts on a value it has not acted on before.
+    token = uuid.uuid4().hex[:12]
+    annotate(
+        "edgedeployments", args.namespace, args.deployment, {COMMAND_PREFIX + args.action: token}
+    )
+    print(f"asked the operator to {args.action} the rollout of {args.namespace}/{args.deployment}")
     return 0
 
 
@@ -150,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         return _api_docs(args)
     if args.command == "promote":
         return _promote(args)
+    if args.command == "rollout":
+        return _rollout(args)
 
     return 2
 

@@ -30,6 +30,11 @@ class OperatorConfig:
     """Top-level modules an estimator class may come from."""
     training_ttl_seconds: int = 86400
     """How long a finished training Job is kept (its logs with it)."""
+    serving_cache_host_path: str = ""
+    """A node directory where inference pods cache verified models (writable by uid
+    65532); empty keeps the cache in the pod (an emptyDir)."""
+    metrics_timeout_seconds: float = 2.0
+    """How long analysis waits for one pod's /metrics."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -45,5 +50,9 @@ class OperatorConfig:
             else defaults.allowed_modules,
             training_ttl_seconds=int(
                 os.environ.get("EDGEML_TRAINING_TTL_SECONDS", defaults.training_ttl_seconds)
+            ),
+            serving_cache_host_path=os.environ.get("EDGEML_SERVING_CACHE_HOST_PATH", ""),
+            metrics_timeout_seconds=float(
+                os.environ.get("EDGEML_METRICS_TIMEOUT_SECONDS", defaults.metrics_timeout_seconds)
             ),
         )

@@ -269,6 +269,52 @@ class ZoneSummary(KubeModel):
     """Of those, serving."""
 
 
+class Measurement(KubeModel):
+    """One analysis measurement of the current step."""
+
+    at: datetime
+    """When it was taken."""
+    counted: bool
+    """False when too few requests were seen for it to count."""
+    passed: bool
+    """Whether every metric was within its limit."""
+    results: list[AnalysisResult] = Field(default_factory=list)
+    """Each metric's numbers."""
+
+
+class RolloutProgress(KubeModel):
+    """Where the rollout state machine is; the operator resumes from it after a restart."""
+
+    step: int = 0
+    """The index of the current canary step."""
+    step_started_at: datetime | None = None
+    """When the current step started."""
+    progressed_at: datetime | None = None
+    """The last progress (a move, a node becoming ready); progressDeadline counts from it."""
+    pending: int = 0
+    """Online nodes not yet where the current step wants them."""
+    measurements: list[Measurement] = Field(default_factory=list, max_length=10)
+    """The latest measurements of the current analysis step, oldest first."""
+    measured: int = 0
+    """Measurements of the current step that counted."""
+    failures: int = 0
+    """Measurements of the current step that failed."""
+    last_measured_at: datetime | None = None
+    """When the last measurement was taken."""
+    paused: bool = False
+    """Paused by a person (the pause annotation or `edgeml rollout pause`)."""
+    paused_since: datetime | None = None
+    """While held, timers stand still from here."""
+    promoted: bool = False
+    """A person promoted the canary: the remaining steps are skipped."""
+    rolling_back: bool = False
+    """Nodes are being returned to the stable version."""
+    reason: str = ""
+    """Why the last rollback or hold happened."""
+    handled_commands: dict[str, str] = Field(default_factory=dict)
+    """The value of each command annotation already acted on, so each acts once."""
+
+
 class EdgeDeploymentStatus(StatusBase):
     """The observed state of an EdgeDeployment."""
 
@@ -282,3 +328,7 @@ class EdgeDeploymentStatus(StatusBase):
     """Per-zone summary."""
     rejected_versions: list[int] = Field(default_factory=list)
     """Versions rolled back; not retried until the spec or alias changes."""
+    rollout: RolloutProgress | None = None
+    """The rollout's progress, in detail."""
+    message: str | None = None
+    """What the rollout is doing, in a sentence."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
@@ -11,10 +13,12 @@ import kopf
 from edgeml.api.common import GROUP, VERSION
 from edgeml.api.kinds import KINDS, KindInfo
 from edgeml.config import OperatorConfig
+from edgeml.controllers.deployment import act_on_deployment, observe_deployment
 from edgeml.controllers.reconcile import Controller, reconcile
 from edgeml.controllers.registry import act_on_model, observe_model
 from edgeml.kube.reads import get_custom, get_job, list_pods
 from edgeml.metrics import PHASES
+from edgeml.objects.inference import DEPLOYMENT_LABEL
 from edgeml.objects.meta import MANAGED_BY
 from edgeml.objects.training_job import RUN_LABEL, job_name
 from edgeml.plans.driftpolicy import plan_drift_policy
@@ -22,6 +26,7 @@ from edgeml.plans.edgedeployment import plan_edge_deployment
 from edgeml.plans.edgemodel import plan_edge_model
 from edgeml.plans.parsing import Parsed
 from edgeml.plans.trainingrun import TrainingWorld, plan_training_run
+from edgeml.rollout.fleet import node_online
 
 # Level-triggered: every watch event reconciles, and so does this timer, which catches
 # what no event announces (a referenced object that appeared, a registry that moved).
@@ -74,7 +79,10 @@ CONTROLLERS: tuple[Controller, ...] = (
     ),
     Controller(_info("TrainingRun"), _training_world, _plan_run),
     Controller(
-        _info("EdgeDeployment"), _model_of, lambda p, w, now: plan_edge_deployment(p, w, now=now)
+        _info("EdgeDeployment"),
+        lambda parsed: observe_deployment(parsed, config()),
+        lambda p, w, now: plan_edge_deployment(p, w, now=now, config=config()),
+        act_on_deployment,
     ),
     Controller(
         _info("DriftPolicy"), _deployment_of, lambda p, w, now: plan_drift_policy(p, w, now=now)
@@ -88,6 +96,8 @@ BY_KIND = {ctrl.info.kind: ctrl for ctrl in CONTROLLERS}
 def register(ctrl: Controller) -> None:
     """Register the event, timer and delete handlers of one kind."""
     plural = ctrl.info.plural
+    if plural == "edgedeployments":
+        return  # a daemon per object instead: see below
 
     @kopf.on.event(GROUP, VERSION, plural, id=f"{plural}-event")
     def on_event(type: str | None, body: kopf.Body, logger: Any, **_: Any) -> None:
@@ -110,6 +120,106 @@ def register(ctrl: Controller) -> None:
 
 for _ctrl in CONTROLLERS:
     register(_ctrl)
+
+
+# --- EdgeDeployments: one loop per object, woken by what it watches -----------------------
+#
+# A rollout reacts to many small changes (each pod turning ready, a node going offline).
+# Reconciling on every one of them would list a thousand pods a thousand times; instead
+# each EdgeDeployment has a daemon that reconciles when woken, after a short debounce
+# that gathers a burst of changes into one pass, and at the machine's next timer.
+
+DEBOUNCE_SECONDS = 0.5
+ERROR_BACKOFF_MAX = 60.0
+_wake: dict[tuple[str, str], asyncio.Event] = {}
+_node_digest: dict[str, tuple[object, ...]] = {}
+
+
+def wake(namespace: str, name: str) -> None:
+    """Have the EdgeDeployment's loop reconcile soon."""
+    event = _wake.get((namespace, name))
+    if event is not None:
+        event.set()
+
+
+def _delay_until(at: datetime | None) -> float:
+    if at is None:
+        return RESYNC_SECONDS
+    seconds = (at - datetime.now(UTC)).total_seconds()
+    return min(RESYNC_SECONDS, max(DEBOUNCE_SECONDS, seconds))
+
+
+@kopf.on.event(GROUP, VERSION, "edgedeployments", id="edgedeployments-event")
+async def on_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """A spec, annotation or status change: wake the object's loop."""
+    if type == "DELETED":
+        PHASES.observe("EdgeDeployment", f"{body.metadata.namespace}/{body.metadata.name}", None)
+        return
+    wake(body.metadata.namespace or "", body.metadata.name or "")
+
+
+@kopf.daemon(
+    GROUP, VERSION, "edgedeployments", id="edgedeployments-rollout", cancellation_timeout=10.0
+)
+async def rollout_loop(body: kopf.Body, logger: Any, stopped: Any, **_: Any) -> None:
+    """Reconcile the EdgeDeployment whenever woken, and at least every RESYNC_SECONDS."""
+    key = (body.metadata.namespace or "", body.metadata.name or "")
+    event = _wake.setdefault(key, asyncio.Event())
+    ctrl = BY_KIND["EdgeDeployment"]
+    backoff = 1.0
+    try:
+        while not stopped:
+            delay = RESYNC_SECONDS
+            if not body.metadata.get("deletionTimestamp"):
+                try:
+                    plan = await asyncio.to_thread(reconcile, ctrl, body, logger)
+                    backoff = 1.0
+                    delay = DEBOUNCE_SECONDS if plan is None else _delay_until(plan.requeue_at)
+                except Exception as err:  # logged and counted by reconcile; try again later
+                    logger.error(f"reconcile failed, retrying in {backoff:.0f} s: {err}")
+                    delay, backoff = backoff, min(backoff * 2, ERROR_BACKOFF_MAX)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout=delay)
+            await asyncio.sleep(DEBOUNCE_SECONDS)
+            event.clear()
+    finally:
+        _wake.pop(key, None)
+
+
+@kopf.on.delete(GROUP, VERSION, "edgedeployments", id="edgedeployments-delete")
+def on_deployment_delete(body: kopf.Body, logger: Any, **_: Any) -> None:
+    """Pods and the Service go with their owner references."""
+    logger.info("EdgeDeployment deleted")
+
+
+@kopf.on.event(
+    "",
+    "v1",
+    "pods",
+    labels={"app.kubernetes.io/managed-by": MANAGED_BY, DEPLOYMENT_LABEL: kopf.PRESENT},
+)
+async def on_inference_pod(body: kopf.Body, **_: Any) -> None:
+    """An inference pod changed (scheduled, ready, gone): wake its EdgeDeployment."""
+    wake(body.metadata.namespace or "", body.metadata.labels[DEPLOYMENT_LABEL])
+
+
+@kopf.on.event("", "v1", "nodes")
+async def on_node(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """A node joined, left, changed labels or readiness: wake every EdgeDeployment.
+
+    Heartbeats change nothing we look at, so they wake nobody.
+    """
+    name = body.metadata.name or ""
+    if type == "DELETED":
+        seen: tuple[object, ...] | None = None
+        _node_digest.pop(name, None)
+    else:
+        seen = (tuple(sorted(body.metadata.labels.items())), node_online(body))
+        if _node_digest.get(name) == seen:
+            return
+        _node_digest[name] = seen
+    for namespace, deployment in list(_wake):
+        wake(namespace, deployment)
 
 
 @kopf.on.event(

@@ -66,8 +66,11 @@ def status_patch(old: Mapping[str, Any] | None, new: dict[str, Any]) -> dict[str
     return patch
 
 
-def reconcile(ctrl: Controller, live: kopf.Body, logger: Any) -> None:
-    """Bring one object's status (and, later, children) in line with the world."""
+def reconcile(ctrl: Controller, live: kopf.Body, logger: Any) -> Plan[Any] | None:
+    """Bring one object's status and children in line with the world.
+
+    Returns the plan it wrote, or None when another writer came first (the watch brings
+    the newer object and the next reconcile decides again)."""
     kind = ctrl.info.kind
     started = time.monotonic()
     # A timer's body is a live view that watch events replace under our feet: read one
@@ -91,7 +94,7 @@ def reconcile(ctrl: Controller, live: kopf.Body, logger: Any) -> None:
             if not written:
                 # Someone wrote first; the watch brings the newer object and we decide again.
                 RECONCILES.labels(kind, "conflict").inc()
-                return
+                return None
             logger.info(f"status: phase {plan.status.phase}, changed {', '.join(sorted(changes))}")
             post_events(body, plan.events)
         PHASES.observe(kind, f"{meta.namespace}/{meta.name}", plan.status.phase)
@@ -104,5 +107,6 @@ def reconcile(ctrl: Controller, live: kopf.Body, logger: Any) -> None:
         raise
     else:
         RECONCILES.labels(kind, "ok").inc()
+        return plan
     finally:
         RECONCILE_SECONDS.labels(kind).observe(time.monotonic() - started)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kubernetes import client
@@ -46,3 +47,22 @@ def list_pods(namespace: str, selector: str) -> list[dict[str, Any]]:
 def _as_dict(obj: Any) -> dict[str, Any]:
     data: dict[str, Any] = api_client().sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
     return data
+
+
+def _raw_list(response: Any) -> list[dict[str, Any]]:
+    data = json.loads(response.data)
+    return list(data.get("items") or [])
+
+
+def list_nodes_raw(label_selector: str) -> list[dict[str, Any]]:
+    """Nodes matching a selector, as the API's JSON (no model objects: a fleet is large)."""
+    api = client.CoreV1Api(api_client())
+    return _raw_list(api.list_node(label_selector=label_selector, _preload_content=False))
+
+
+def list_pods_raw(namespace: str, label_selector: str) -> list[dict[str, Any]]:
+    """Pods matching a selector in one namespace, as the API's JSON."""
+    api = client.CoreV1Api(api_client())
+    return _raw_list(
+        api.list_namespaced_pod(namespace, label_selector=label_selector, _preload_content=False)
+    )

@@ -32,7 +32,9 @@ class Plan(Generic[StatusT]):
     objects: list[dict[str, Any]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     actions: tuple[object, ...] = ()
-    """Changes outside Kubernetes (a registry alias to move), done before the status write."""
+    """Changes the act step makes before the status write (a registry alias, pods)."""
+    requeue_at: datetime | None = None
+    """When the object needs another look even if nothing changes (a step's timer)."""
 
 
 @dataclass(frozen=True)

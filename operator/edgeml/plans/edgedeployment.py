@@ -1,22 +1,64 @@
-"""The EdgeDeployment's status from its model reference (rollout comes with serving)."""
+"""What an EdgeDeployment should be: its status, its pods and Service (pure).
+
+The rollout itself is decided by `edgeml.rollout.decide_rollout`; this module turns the
+object and the observed world into its inputs, and its decision into pods to create or
+delete, a status, and events.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from edgeml.api.common import parse_duration
-from edgeml.api.edgedeployment import EdgeDeploymentSpec, EdgeDeploymentStatus, VersionNodes
+from edgeml.api.common import API_VERSION, ConditionStatus, parse_duration
+from edgeml.api.edgedeployment import (
+    AnalysisResult,
+    CanaryStatus,
+    EdgeDeploymentSpec,
+    EdgeDeploymentStatus,
+    Measurement,
+    RolloutProgress,
+    VersionNodes,
+    ZoneSummary,
+)
 from edgeml.api.kinds import EdgeDeployment
+from edgeml.config import OperatorConfig
+from edgeml.objects.inference import (
+    ServingInputs,
+    build_inference_pod,
+    build_service,
+)
 from edgeml.plans.common import (
     INVALID_SPEC,
     READY,
     ConditionSpec,
+    Event,
     Plan,
     apply_conditions,
     transition_events,
 )
 from edgeml.plans.parsing import Parsed
+from edgeml.rollout import (
+    AnalysisObservation,
+    AnalysisStep,
+    Commands,
+    MetricResult,
+    Phase,
+    RolloutDecision,
+    RolloutState,
+    RolloutStrategy,
+    Version,
+    decide_rollout,
+    strategy_from_spec,
+)
+from edgeml.rollout import Measurement as MachineMeasurement
+from edgeml.rollout.fleet import Fleet, pod_version
+
+COMMANDS = ("promote", "abort", "pause", "resume")
+COMMAND_PREFIX = "edgeml.io/"
+MAX_STATUS_ZONES = 64
 
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
@@ -64,13 +106,20 @@ def check_edge_deployment(spec: EdgeDeploymentSpec) -> str | None:
 
 
 def resolve_target(
-    spec: EdgeDeploymentSpec, model: dict[str, Any]
+    spec: EdgeDeploymentSpec, model: Mapping[str, Any]
 ) -> tuple[VersionNodes | None, str]:
     """The version the spec asks for, from the EdgeModel's status; or None and why not."""
     ref = spec.model_ref
+    status = model.get("status") or {}
     if ref.version is not None:
-        return VersionNodes(version=ref.version), f"version {ref.version} is pinned"
-    champion = (model.get("status") or {}).get("champion")
+        known: Mapping[str, Any] = next(
+            (v for v in status.get("versions") or [] if v.get("version") == ref.version), {}
+        )
+        return (
+            VersionNodes(version=ref.version, sha256=known.get("sha256")),
+            f"version {ref.version} is pinned",
+        )
+    champion = status.get("champion")
     if ref.alias == "champion":
         if not champion:
             return (
@@ -85,18 +134,267 @@ def resolve_target(
     return None, f"alias {ref.alias} is not known to EdgeModel {ref.name}"
 
 
+@dataclass(frozen=True)
+class DeploymentWorld:
+    """What the controller observed for one EdgeDeployment."""
+
+    model: Mapping[str, Any] | None
+    """The EdgeModel, None if it does not exist."""
+    fleet: Fleet | None = None
+    """The targeted nodes and their pods (observed once a target is known)."""
+    observation: AnalysisObservation | None = None
+    """The canary's metrics, read during analysis steps."""
+    analysis_note: str = ""
+    """Why no metrics could be read, for the status message."""
+
+
+@dataclass(frozen=True)
+class CreatePod:
+    """Create this pod."""
+
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeletePod:
+    """Delete this pod (its grace period lets it drain)."""
+
+    namespace: str
+    name: str
+
+
+def state_from_status(status: EdgeDeploymentStatus | None) -> RolloutState:
+    """The machine's persisted state, read back from status."""
+    if status is None:
+        return RolloutState()
+    r = status.rollout or RolloutProgress()
+
+    def version(v: VersionNodes | None) -> Version | None:
+        if v is None or v.version is None:
+            return None
+        return Version(v.version, v.sha256 or "")
+
+    measurements = tuple(
+        MachineMeasurement(
+            at=m.at,
+            counted=m.counted,
+            passed=m.passed,
+            results=tuple(
+                MetricResult(x.metric, x.canary, x.stable, x.max, x.passed, x.samples)
+                for x in m.results
+            ),
+        )
+        for m in r.measurements
+    )
+    return RolloutState(
+        stable=version(status.stable),
+        canary=version(status.canary),
+        step=r.step,
+        step_started_at=r.step_started_at,
+        progressed_at=r.progressed_at,
+        pending=r.pending,
+        measurements=measurements,
+        measured=r.measured,
+        failures=r.failures,
+        last_measured_at=r.last_measured_at,
+        paused=r.paused,
+        paused_since=r.paused_since,
+        promoted=r.promoted,
+        rolling_back=r.rolling_back,
+        reason=r.reason,
+        rejected=tuple(status.rejected_versions),
+    )
+
+
+def commands_from(
+    annotations: Mapping[str, str], handled: Mapping[str, str]
+) -> tuple[Commands, dict[str, str]]:
+    """The commands whose annotation changed since last acted on, and the new record.
+
+    `kubectl annotate edgedeployment/x edgeml.io/resume=$(date +%s)` (or `edgeml rollout
+    resume x`) sets a fresh value; a value already in status.rollout.handledCommands is
+    old news, so a command acts exactly once, whatever restarts happen.
+    """
+    seen = {c: annotations.get(COMMAND_PREFIX + c, "") for c in COMMANDS}
+    fresh = {c: bool(v) and handled.get(c) != v for c, v in seen.items()}
+    record = {c: v for c, v in seen.items() if v}
+    return Commands(**fresh), record
+
+
+def in_analysis(strategy: RolloutStrategy, state: RolloutState) -> bool:
+    """Whether the persisted step is an analysis step (so metrics should be read)."""
+    steps = strategy.steps or ()
+    return (
+        state.canary is not None
+        and not state.promoted
+        and state.step < len(steps)
+        and isinstance(steps[state.step], AnalysisStep)
+    )
+
+
+def serving_inputs(
+    deployment: Mapping[str, Any],
+    spec: EdgeDeploymentSpec,
+    model: Mapping[str, Any],
+    config: OperatorConfig,
+) -> ServingInputs:
+    """Where the pods fetch the model from: the EdgeModel's registry, else the operator's."""
+    model_spec = model.get("spec") or {}
+    registry = model_spec.get("registry") or {}
+    status = model.get("status") or {}
+    registered = (
+        status.get("registeredModel") or registry.get("registeredModel") or spec.model_ref.name
+    )
+    creds = (registry.get("credentialsSecretRef") or {}).get("name")
+    return ServingInputs(
+        deployment=dict(deployment),
+        spec=spec,
+        registered_model=str(registered),
+        tracking_uri=str(registry.get("trackingUri") or config.mlflow_tracking_uri),
+        credentials_secret=creds,
+    )
+
+
+def pod_actions(
+    decision: RolloutDecision, fleet: Fleet, inputs: ServingInputs, config: OperatorConfig
+) -> list[CreatePod | DeletePod]:
+    """Pods to delete and create so each node runs what the decision assigns it."""
+    actions: list[CreatePod | DeletePod] = []
+    namespace = inputs.deployment["metadata"]["namespace"]
+    for pod in fleet.extra:
+        actions.append(DeletePod(namespace, pod["metadata"]["name"]))
+    for node, want in sorted(decision.assignments.items()):
+        current = fleet.pods.get(node)
+        have = pod_version(current) if current is not None else None
+        if want == have:
+            continue
+        if current is not None:
+            actions.append(DeletePod(namespace, current["metadata"]["name"]))
+        if want is not None:
+            pod = build_inference_pod(inputs, node, want.version, want.sha256, config)
+            actions.append(CreatePod(pod))
+    return actions
+
+
+def _version_nodes(count: Any) -> VersionNodes | None:
+    if count is None or count.version is None:
+        return None
+    v = count.version
+    return VersionNodes(
+        version=v.version, sha256=v.sha256 or None, nodes=count.nodes, ready=count.ready
+    )
+
+
+def _rollout_status(
+    base: EdgeDeploymentStatus, decision: RolloutDecision, handled: dict[str, str]
+) -> dict[str, Any]:
+    st = decision.state
+    measurements = [
+        Measurement(
+            at=m.at,
+            counted=m.counted,
+            passed=m.passed,
+            results=[
+                AnalysisResult(
+                    metric=r.metric,
+                    canary=r.canary,
+                    stable=r.stable,
+                    max=r.max,
+                    passed=r.passed,
+                    samples=r.samples,
+                    measured_at=m.at,
+                )
+                for r in m.results
+            ],
+        )
+        for m in st.measurements
+    ]
+    canary = None
+    if decision.canary is not None and decision.canary.version is not None:
+        v = decision.canary.version
+        canary = CanaryStatus(
+            version=v.version,
+            sha256=v.sha256 or None,
+            nodes=decision.canary.nodes,
+            ready=decision.canary.ready,
+            step=st.step,
+            failures=st.failures,
+            analysis=measurements[-1].results if measurements else [],
+        )
+    return {
+        "stable": _version_nodes(decision.stable),
+        "canary": canary,
+        "zones": [
+            ZoneSummary(zone=z.zone, nodes=z.nodes, canary=z.canary, ready=z.ready)
+            for z in decision.zones[:MAX_STATUS_ZONES]
+        ],
+        "rejected_versions": list(st.rejected),
+        "message": decision.message,
+        "rollout": RolloutProgress(
+            step=st.step,
+            step_started_at=st.step_started_at,
+            progressed_at=st.progressed_at,
+            pending=st.pending,
+            measurements=measurements,
+            measured=st.measured,
+            failures=st.failures,
+            last_measured_at=st.last_measured_at,
+            paused=st.paused,
+            paused_since=st.paused_since,
+            promoted=st.promoted,
+            rolling_back=st.rolling_back,
+            reason=st.reason,
+            handled_commands=handled,
+        ),
+    }
+
+
+UNDER_WAY = (Phase.PROGRESSING, Phase.ANALYZING, Phase.PAUSED, Phase.ROLLING_BACK)
+FAILING = (Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.DEGRADED)
+
+
+def _rollout_conditions(decision: RolloutDecision) -> list[ConditionSpec]:
+    phase, reason, message = decision.phase, decision.reason, decision.message
+    ready: ConditionStatus = "True" if phase == Phase.HEALTHY else "False"
+    moving: ConditionStatus = "True" if phase in UNDER_WAY else "False"
+    failing: ConditionStatus = "True" if phase in FAILING else "False"
+    return [
+        ConditionSpec(READY, ready, reason, message),
+        ConditionSpec(PROGRESSING, moving, reason, message),
+        ConditionSpec(
+            DEGRADED,
+            failing,
+            reason if phase in FAILING else "AsExpected",
+            message if phase in FAILING else "No node is failing.",
+        ),
+    ]
+
+
 def plan_edge_deployment(
     parsed: Parsed[EdgeDeployment, EdgeDeploymentStatus],
-    model: dict[str, Any] | None,
+    world: DeploymentWorld,
     *,
     now: datetime,
+    config: OperatorConfig | None = None,
 ) -> Plan[EdgeDeploymentStatus]:
-    """The status an EdgeDeployment should have, given its EdgeModel (None if missing)."""
+    """The status, pods and Service an EdgeDeployment should have, given the world.
+
+    Without a target (bad spec, missing model, no champion) nothing is created or
+    deleted: pods already serving keep serving until there is something better to do.
+    """
+    config = config or OperatorConfig()
     old = parsed.status
     base = old or EdgeDeploymentStatus()
     generation = parsed.metadata.generation
     target = base.target
+    model = world.model
     error = parsed.error or (check_edge_deployment(parsed.obj.spec) if parsed.obj else None)
+    update: dict[str, Any] = {}
+    objects: list[dict[str, Any]] = []
+    actions: tuple[object, ...] = ()
+    events: list[Event] = []
+    requeue_at = None
+    rollout = False
     if error is not None or parsed.obj is None:
         message = error or "the spec could not be read"
         phase = "Invalid"
@@ -118,24 +416,60 @@ def plan_edge_deployment(
     else:
         target, why = resolve_target(parsed.obj.spec, model)
         phase = "Pending"
-        if target is None:
+        if target is None or target.version is None:
             wanted = [
                 ConditionSpec(READY, "False", "NoTargetVersion", why),
                 ConditionSpec(PROGRESSING, "False", "NoTargetVersion", why),
             ]
-        else:
+        elif world.fleet is None:
             message = f"Target is version {target.version} ({why}); waiting for the rollout."
             wanted = [
                 ConditionSpec(READY, "False", "TargetResolved", message),
                 ConditionSpec(PROGRESSING, "True", "TargetResolved", message),
             ]
-    wanted.append(ConditionSpec(DEGRADED, "False", "AsExpected", "No node is failing."))
+        else:
+            rollout = True
+            spec = parsed.obj.spec
+            meta = parsed.metadata
+            raw = {
+                "apiVersion": API_VERSION,
+                "kind": "EdgeDeployment",
+                "metadata": {"name": meta.name, "namespace": meta.namespace, "uid": meta.uid},
+            }
+            handled = (base.rollout or RolloutProgress()).handled_commands
+            commands, record = commands_from(parsed.metadata.annotations, handled)
+            decision = decide_rollout(
+                strategy_from_spec(spec),
+                Version(target.version, target.sha256 or ""),
+                world.fleet.nodes,
+                state_from_status(old),
+                observation=world.observation,
+                commands=commands,
+                now=now,
+            )
+            inputs = serving_inputs(raw, spec, model, config)
+            actions = tuple(pod_actions(decision, world.fleet, inputs, config))
+            objects = [build_service(raw, spec)]
+            update = _rollout_status(base, decision, record)
+            if world.analysis_note and decision.phase == Phase.ANALYZING:
+                update["message"] = f"{decision.message} {world.analysis_note}"
+            phase = decision.phase.value
+            wanted = _rollout_conditions(decision)
+            events = list(decision.events)
+            requeue_at = decision.requeue_at
+    if not rollout:
+        wanted.append(ConditionSpec(DEGRADED, "False", "AsExpected", "No node is failing."))
     status = base.model_copy(
         update={
             "observed_generation": generation,
             "phase": phase,
             "target": target,
             "conditions": apply_conditions(base.conditions, wanted, now=now, generation=generation),
+            **update,
         }
     )
-    return Plan(status=status, events=transition_events(old, status))
+    if not rollout:
+        events = transition_events(old, status)
+    return Plan(
+        status=status, objects=objects, events=events, actions=actions, requeue_at=requeue_at
+    )

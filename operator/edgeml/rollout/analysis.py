@@ -26,6 +26,10 @@ def measure(
     counted = observation is not None
     for limit in template.metrics:
         seen = observation.metric(limit.name) if observation else None
+        if seen is not None and not seen.applicable:
+            # Reported, never judged: a first rollout has no stable predictions to shift from.
+            results.append(MetricResult(limit.name, None, None, limit.max, True, seen.samples))
+            continue
         if seen is None or seen.canary is None or seen.samples < template.min_samples:
             counted = False
         canary = seen.canary if seen else None

@@ -136,6 +136,7 @@ class MetricObservation:
     canary: float | None
     stable: float | None = None
     samples: int = 0
+    applicable: bool = True  # False: nothing to compare with (prediction shift, no stable)
 
 
 @dataclass(frozen=True)

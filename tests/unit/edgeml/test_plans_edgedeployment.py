@@ -12,6 +12,7 @@ from edgeml.api.kinds import EdgeDeployment
 from edgeml.plans.common import Event, Plan
 from edgeml.plans.edgedeployment import (
     DEGRADED,
+    DeploymentWorld,
     PROGRESSING,
     check_edge_deployment,
     plan_edge_deployment,
@@ -50,7 +51,8 @@ def body_of(
 def plan(
     body: dict[str, Any], model: dict[str, Any] | None, now: datetime = T0
 ) -> Plan[EdgeDeploymentStatus]:
-    return plan_edge_deployment(parse(EdgeDeployment, EdgeDeploymentStatus, body), model, now=now)
+    parsed = parse(EdgeDeployment, EdgeDeploymentStatus, body)
+    return plan_edge_deployment(parsed, DeploymentWorld(model), now=now)
 
 
 def conditions(status: EdgeDeploymentStatus) -> dict[str, tuple[str, str]]:
