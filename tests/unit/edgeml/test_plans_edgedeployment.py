@@ -12,8 +12,8 @@ from edgeml.api.kinds import EdgeDeployment
 from edgeml.plans.common import Event, Plan
 from edgeml.plans.edgedeployment import (
     DEGRADED,
-    DeploymentWorld,
     PROGRESSING,
+    DeploymentWorld,
     check_edge_deployment,
     plan_edge_deployment,
     resolve_target,
