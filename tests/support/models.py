@@ -1,0 +1,99 @@
+"""Model versions registered in the real MLflow server, for serving and rollout tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import make_classification
+
+from edgeml.training.program import main as train_main
+
+FEATURES = 6
+
+
+@dataclass(frozen=True)
+class Trained:
+    """One registered version: its number, sha256 and the run behind it."""
+
+    version: int
+    sha256: str
+    run_id: str
+
+
+def rows(n: int = 64, seed: int = 5) -> np.ndarray:
+    """Rows shaped like the training data, as float32."""
+    x, _ = make_classification(n, FEATURES, n_informative=4, random_state=seed)
+    return x.astype(np.float32)
+
+
+def train_version(
+    registered_model: str, mlflow_uri: str, workdir: Path, *, skewed: bool = False
+) -> Trained:
+    """Train with `edgeml train` in-process and register the next version.
+
+    `skewed` trains on labels that are mostly 1: a model that scores well on its own
+    held-out split but answers 1 to nearly everything, where the good one answers 0 to
+    about half (a prediction shift a canary analysis must catch).
+    """
+    x, y = make_classification(400, FEATURES, n_informative=4, random_state=5)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(FEATURES)])
+    skew = np.random.default_rng(7).random(len(y)) < 0.9
+    frame["label"] = np.where(skew, 1, y) if skewed else y
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = workdir / f"train-{uuid.uuid4().hex[:6]}.csv"
+    frame.to_csv(data, index=False)
+    config = {
+        "registeredModel": registered_model,
+        "namespace": "it",
+        "trainingRun": "rollout",
+        "trainingRunUid": str(uuid.uuid4()),
+        "trigger": "Manual",
+        "allowedModules": ["sklearn"],
+        "training": {
+            "dataset": {"uri": data.as_uri(), "target": "label"},
+            "estimator": {"class": "sklearn.linear_model.LogisticRegression", "params": {}},
+        },
+    }
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = mlflow_uri
+    log = workdir / f"termination-{uuid.uuid4().hex[:6]}"
+    try:
+        code = train_main(["--config-json", json.dumps(config), "--termination-log", str(log)])
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+    assert code == 0, log.read_text()
+    summary: dict[str, Any] = json.loads(log.read_text())
+    return Trained(int(summary["modelVersion"]), summary["sha256"], summary["runId"])
+
+
+def register_again(
+    registered_model: str, mlflow_uri: str, of: Trained, *, sha256: str | None = None
+) -> Trained:
+    """A new version of the same bytes; with `sha256`, a registry that claims other bytes
+    (what a tampered or corrupted artifact looks like to a pod)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    source = client.get_model_version(registered_model, str(of.version))
+    tags = dict(source.tags or {})
+    if sha256 is not None:
+        tags["edgeml.io/sha256"] = sha256
+    made = client.create_model_version(
+        registered_model,
+        source.source,
+        run_id=source.run_id,
+        tags=tags,
+        # MLflow 3 sources name a logged model (models:/m-...), which must be passed too.
+        model_id=source.model_id or source.source.rpartition("/")[2],
+    )
+    return Trained(int(made.version), tags.get("edgeml.io/sha256", of.sha256), of.run_id)
