@@ -59,6 +59,21 @@ from edgeml.rollout.fleet import Fleet, pod_version
 COMMANDS = ("promote", "abort", "pause", "resume")
 COMMAND_PREFIX = "edgeml.io/"
 MAX_STATUS_ZONES = 64
+PROGRESS_FIELDS = (
+    "step",
+    "step_started_at",
+    "progressed_at",
+    "pending",
+    "measured",
+    "failures",
+    "last_measured_at",
+    "paused",
+    "paused_since",
+    "promoted",
+    "rolling_back",
+    "reason",
+)
+"""RolloutState fields kept as they are in status.rollout (same names, same types)."""
 
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
@@ -189,20 +204,9 @@ def state_from_status(status: EdgeDeploymentStatus | None) -> RolloutState:
     return RolloutState(
         stable=version(status.stable),
         canary=version(status.canary),
-        step=r.step,
-        step_started_at=r.step_started_at,
-        progressed_at=r.progressed_at,
-        pending=r.pending,
         measurements=measurements,
-        measured=r.measured,
-        failures=r.failures,
-        last_measured_at=r.last_measured_at,
-        paused=r.paused,
-        paused_since=r.paused_since,
-        promoted=r.promoted,
-        rolling_back=r.rolling_back,
-        reason=r.reason,
         rejected=tuple(status.rejected_versions),
+        **{name: getattr(r, name) for name in PROGRESS_FIELDS},
     )
 
 
@@ -331,20 +335,9 @@ def _rollout_status(
         "rejected_versions": list(st.rejected),
         "message": decision.message,
         "rollout": RolloutProgress(
-            step=st.step,
-            step_started_at=st.step_started_at,
-            progressed_at=st.progressed_at,
-            pending=st.pending,
             measurements=measurements,
-            measured=st.measured,
-            failures=st.failures,
-            last_measured_at=st.last_measured_at,
-            paused=st.paused,
-            paused_since=st.paused_since,
-            promoted=st.promoted,
-            rolling_back=st.rolling_back,
-            reason=st.reason,
             handled_commands=handled,
+            **{name: getattr(st, name) for name in PROGRESS_FIELDS},
         ),
     }
 
