@@ -15,7 +15,7 @@ from edgeml.rollout.signals import (
     quantile,
     refused_artifact,
 )
-from edgeml.serving.metrics import ServingMetrics
+from edgeml.serving.metrics import ServingMetrics, _Bins
 
 
 def page(
@@ -127,9 +127,6 @@ def test_prediction_shift_without_stable_is_reported_not_judged() -> None:
 
 def test_regression_predictions_use_the_baseline_bins() -> None:
     m = ServingMetrics("m", "1")
-    m.distributions.regression = None
-    from edgeml.serving.metrics import _Bins
-
     m.distributions.regression = _Bins([0.0, 1.0])
     m.distributions.regression.add_many(np.array([-1.0, 0.5, 0.5, 2.0]))
     s = parse_signals([generate_latest(m.registry).decode()])
