@@ -1,95 +1,147 @@
-"""Reading registered model versions and moving aliases in MLflow."""
+"""Reading registered model versions and moving aliases in MLflow, over its REST API.
+
+The operator needs five calls (get a registered model, search its versions, read a run's
+metrics, set an alias, tag a version). Importing `mlflow.MlflowClient` for them cost
+about 120 MB of the operator's resident memory (docs/benchmarks.md), so they are made
+here with urllib3, which the Kubernetes client already loads. The training Job and the
+serving fetcher keep the mlflow library: they need its artifact stores.
+"""
 
 from __future__ import annotations
 
 import functools
-import os
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-# Fail fast when the server is down: a reconcile must not hang for minutes.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
+import urllib3
 
 from edgeml.registry.versions import RegistryVersion
+
+API = "/api/2.0/mlflow"
+TIMEOUT = urllib3.Timeout(connect=5.0, read=10.0)
+"""Fail fast when the server is down: a reconcile must not hang for minutes."""
+RETRIES = urllib3.Retry(total=1, backoff_factor=0.5, status_forcelist=(502, 503, 504))
+NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"})
 
 
 class RegistryUnavailableError(RuntimeError):
     """MLflow could not be reached or answered with a server error; worth retrying."""
 
 
+class RegistryRequestError(RuntimeError):
+    """MLflow answered a request with an error of its own (an `error_code` and message)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code or status}: {message}")
+        self.status = status
+        self.code = code
+
+
+FAILURES = (RegistryRequestError, RegistryUnavailableError, urllib3.exceptions.HTTPError, OSError)
+"""What a call may raise: each becomes RegistryUnavailableError for the caller."""
+
+
 @functools.cache
-def _client(tracking_uri: str) -> Any:
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+def _pool() -> urllib3.PoolManager:
+    return urllib3.PoolManager(num_pools=4, maxsize=4, timeout=TIMEOUT, retries=RETRIES)
 
 
-def _not_found(err: MlflowException) -> bool:
-    return getattr(err, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+def _call(tracking_uri: str, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One REST call; GET sends `body` as the query string, POST as JSON."""
+    url = tracking_uri.rstrip("/") + API + path
+    if method == "GET":
+        response = _pool().request("GET", url, fields={k: str(v) for k, v in body.items()})
+    else:
+        response = _pool().request(
+            method, url, body=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
+    try:
+        payload = json.loads(response.data or b"{}")
+    except ValueError:
+        payload = {}
+    if response.status >= 500 or not isinstance(payload, dict):
+        raise RegistryUnavailableError(f"HTTP {response.status} from {url}")
+    if response.status >= 400:
+        raise RegistryRequestError(
+            response.status, str(payload.get("error_code", "")), str(payload.get("message", ""))
+        )
+    return payload
 
 
-def _unavailable(err: Exception, what: str) -> RegistryUnavailableError:
+def _guard(what: str, err: Exception) -> RegistryUnavailableError:
     first = str(err).splitlines()[0] if str(err) else type(err).__name__
     return RegistryUnavailableError(f"{what}: {first[:300]}")
 
 
+def _version(mv: dict[str, Any], metrics: dict[str, float], aliases: list[str]) -> RegistryVersion:
+    stamp = int(mv.get("creation_timestamp") or 0)
+    return RegistryVersion(
+        version=int(mv["version"]),
+        run_id=mv.get("run_id") or None,
+        source=mv.get("source"),
+        created=datetime.fromtimestamp(stamp / 1000, UTC).replace(microsecond=0) if stamp else None,
+        tags={t["key"]: t.get("value", "") for t in mv.get("tags", [])},
+        metrics=metrics,
+        aliases=tuple(sorted(aliases)),
+    )
+
+
+def _run_metrics(tracking_uri: str, run_id: str) -> dict[str, float]:
+    run = _call(tracking_uri, "GET", "/runs/get", {"run_id": run_id}).get("run", {})
+    return {m["key"]: float(m["value"]) for m in run.get("data", {}).get("metrics", [])}
+
+
 def list_versions(tracking_uri: str, name: str, limit: int = 50) -> list[RegistryVersion] | None:
     """The newest versions of registered model `name` (None if the model does not exist)."""
-    client = _client(tracking_uri)
+    what = f"reading registered model {name}"
     try:
         try:
-            model = client.get_registered_model(name)
-        except MlflowException as err:
-            if _not_found(err):
+            model = _call(tracking_uri, "GET", "/registered-models/get", {"name": name})
+        except RegistryRequestError as err:
+            if err.code in NOT_FOUND_CODES or err.status == 404:
                 return None
             raise
         aliases: dict[int, list[str]] = {}
-        for alias, version in (model.aliases or {}).items():
-            aliases.setdefault(int(version), []).append(alias)
-        found = client.search_model_versions(
-            f"name = '{name}'", max_results=limit, order_by=["version_number DESC"]
-        )
-        versions = []
-        for mv in found:
-            metrics: dict[str, float] = {}
-            if mv.run_id:
-                metrics = dict(client.get_run(mv.run_id).data.metrics)
-            created = (
-                datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).replace(microsecond=0)
-                if mv.creation_timestamp
-                else None
+        for entry in model.get("registered_model", {}).get("aliases", []):
+            aliases.setdefault(int(entry["version"]), []).append(entry["alias"])
+        # MLflow's filter grammar quotes with single quotes; a name holding one is escaped.
+        quoted = name.replace("'", "\\'")
+        found = _call(
+            tracking_uri,
+            "GET",
+            "/model-versions/search",
+            {
+                "filter": f"name = '{quoted}'",
+                "max_results": limit,
+                "order_by": "version_number DESC",
+            },
+        ).get("model_versions", [])
+        return [
+            _version(
+                mv,
+                _run_metrics(tracking_uri, mv["run_id"]) if mv.get("run_id") else {},
+                aliases.get(int(mv["version"]), []),
             )
-            versions.append(
-                RegistryVersion(
-                    version=int(mv.version),
-                    run_id=mv.run_id,
-                    source=mv.source,
-                    created=created,
-                    tags=dict(mv.tags or {}),
-                    metrics=metrics,
-                    aliases=tuple(sorted(aliases.get(int(mv.version), []))),
-                )
-            )
-        return versions
-    except MlflowException as err:
-        raise _unavailable(err, f"reading registered model {name}") from err
-    except OSError as err:
-        raise _unavailable(err, f"reading registered model {name}") from err
+            for mv in found
+        ]
+    except (*FAILURES, KeyError, ValueError) as err:
+        raise _guard(what, err) from err
 
 
 def set_alias(tracking_uri: str, name: str, alias: str, version: int) -> None:
     """Point `alias` of registered model `name` at `version` (idempotent)."""
+    body = {"name": name, "alias": alias, "version": str(version)}
     try:
-        _client(tracking_uri).set_registered_model_alias(name, alias, str(version))
-    except (MlflowException, OSError) as err:
-        raise _unavailable(err, f"moving alias {alias} of {name} to version {version}") from err
+        _call(tracking_uri, "POST", "/registered-models/alias", body)
+    except FAILURES as err:
+        raise _guard(f"moving alias {alias} of {name} to version {version}", err) from err
 
 
 def set_version_tag(tracking_uri: str, name: str, version: int, key: str, value: str) -> None:
     """Tag one version (approvals are recorded this way)."""
+    body = {"name": name, "version": str(version), "key": key, "value": value}
     try:
-        _client(tracking_uri).set_model_version_tag(name, str(version), key, value)
-    except (MlflowException, OSError) as err:
-        raise _unavailable(err, f"tagging {name} version {version}") from err
+        _call(tracking_uri, "POST", "/model-versions/set-tag", body)
+    except FAILURES as err:
+        raise _guard(f"tagging {name} version {version}", err) from err

@@ -1,0 +1,88 @@
+"""The operator's MLflow REST client against a real MLflow server, checked against mlflow's own.
+
+The operator does not import the mlflow library (it cost 120 MB of resident memory), so
+`edgeml.registry.client` speaks MLflow's REST API itself. These tests register real
+versions with `edgeml train` and compare what the REST client reads and writes with
+what `mlflow.MlflowClient` sees on the same server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from mlflow import MlflowClient
+
+from edgeml.registry.client import (
+    RegistryUnavailableError,
+    list_versions,
+    set_alias,
+    set_version_tag,
+)
+from localcluster.settings import Settings
+from support.cluster import ClusterHandle
+from support.models import Trained, register_again, train_version
+
+
+@pytest.fixture(scope="module")
+def mlflow_uri(cluster: ClusterHandle) -> str:
+    # On a foreign cluster (KUBECONFIG set) the local cluster's MLflow serves all the same.
+    settings = cluster.settings or Settings()
+    return os.environ.get("MLFLOW_TRACKING_URI") or settings.mlflow_uri
+
+
+@pytest.fixture(scope="module")
+def registered(mlflow_uri: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Trained]:
+    name = f"it-registry-{uuid.uuid4().hex[:8]}"
+    first = train_version(name, mlflow_uri, tmp_path_factory.mktemp("registry"))
+    register_again(name, mlflow_uri, first)
+    return name, first
+
+
+def test_list_versions_matches_mlflow_client(
+    mlflow_uri: str, registered: tuple[str, Trained]
+) -> None:
+    name, first = registered
+    theirs = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    ours = list_versions(mlflow_uri, name)
+    assert ours is not None
+    assert [v.version for v in ours] == [2, 1]  # newest first
+    for version in ours:
+        mv = theirs.get_model_version(name, str(version.version))
+        assert version.tags == dict(mv.tags)
+        assert version.run_id == mv.run_id
+        assert version.source == mv.source
+        assert version.created is not None
+        assert int(version.created.timestamp()) == mv.creation_timestamp // 1000
+        assert version.metrics == dict(theirs.get_run(first.run_id).data.metrics)
+        assert version.sha256 == first.sha256
+    assert ours[0].metrics, "the training run's metrics are read"
+
+
+def test_alias_and_tag_writes_are_seen_by_mlflow(
+    mlflow_uri: str, registered: tuple[str, Trained]
+) -> None:
+    name, _ = registered
+    theirs = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    set_alias(mlflow_uri, name, "champion", 1)
+    set_alias(mlflow_uri, name, "champion", 2)  # moving it is idempotent and last wins
+    set_alias(mlflow_uri, name, "champion", 2)
+    set_version_tag(mlflow_uri, name, 2, "edgeml.io/approved-by", "it's me")
+    assert theirs.get_model_version_by_alias(name, "champion").version == "2"
+    assert theirs.get_model_version(name, "2").tags["edgeml.io/approved-by"] == "it's me"
+    ours = list_versions(mlflow_uri, name)
+    assert ours is not None
+    assert {v.version: v.aliases for v in ours} == {2: ("champion",), 1: ()}
+
+
+def test_a_missing_model_is_none_and_a_bad_write_is_an_error(mlflow_uri: str) -> None:
+    assert list_versions(mlflow_uri, f"it-absent-{uuid.uuid4().hex[:8]}") is None
+    with pytest.raises(RegistryUnavailableError, match="moving alias champion"):
+        set_alias(mlflow_uri, f"it-absent-{uuid.uuid4().hex[:8]}", "champion", 1)
+
+
+def test_an_unreachable_server_is_unavailable_quickly() -> None:
+    # Port 9 on loopback (discard) refuses: the error names what was being done.
+    with pytest.raises(RegistryUnavailableError, match="reading registered model m"):
+        list_versions("http://127.0.0.1:9", "m")
