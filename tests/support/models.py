@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,3 +99,60 @@ def register_again(
         model_id=source.model_id or source.source.rpartition("/")[2],
     )
     return Trained(int(made.version), tags.get("edgeml.io/sha256", of.sha256), of.run_id)
+
+
+def register_failing(registered_model: str, mlflow_uri: str, of: Trained) -> Trained:
+    """A new version of `of` whose graph loads and serves health checks but fails every
+    single-row inference at run time: its input goes through a Reshape to [-1, 7], which
+    a row of 6 features cannot take (what a model exported with a broken shape looks like).
+    Registered with its true sha256, so it passes verification and only errors."""
+    import mlflow
+    import onnx
+    from mlflow import MlflowClient
+    from onnx import helper, numpy_helper
+
+    client = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    source = client.get_model_version(registered_model, str(of.version))
+    with tempfile.TemporaryDirectory() as scratch:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{registered_model}/{of.version}",
+            dst_path=scratch,
+            tracking_uri=mlflow_uri,
+        )
+        model = onnx.load(str(Path(local) / "model.onnx"))
+    graph = model.graph
+    feed = graph.input[0].name
+    for node in graph.node:
+        node.input[:] = ["broken_6" if name == feed else name for name in node.input]
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.array([-1, 7], np.int64), "broken_shape_7"),
+            numpy_helper.from_array(np.array([-1, FEATURES], np.int64), "broken_shape_6"),
+        ]
+    )
+    nodes = [
+        helper.make_node("Reshape", [feed, "broken_shape_7"], ["broken_7"]),
+        helper.make_node("Reshape", ["broken_7", "broken_shape_6"], ["broken_6"]),
+        *graph.node,
+    ]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    mlflow.set_tracking_uri(mlflow_uri)
+    with mlflow.start_run(experiment_id=client.get_run(of.run_id).info.experiment_id) as run:
+        info = mlflow.onnx.log_model(model, name="model")
+    made = client.create_model_version(
+        registered_model, info.model_uri, run_id=run.info.run_id, model_id=info.model_id
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{registered_model}/{made.version}",
+            dst_path=scratch,
+            tracking_uri=mlflow_uri,
+        )
+        sha256 = hashlib.sha256((Path(local) / "model.onnx").read_bytes()).hexdigest()
+    # The baseline (for drift metrics) stays the good run's: the inputs are the same.
+    tags = {**dict(source.tags or {}), "edgeml.io/sha256": sha256}
+    for key, value in tags.items():
+        client.set_model_version_tag(registered_model, str(made.version), key, value)
+    return Trained(int(made.version), sha256, run.info.run_id)
