@@ -35,6 +35,8 @@ class OperatorConfig:
     65532); empty keeps the cache in the pod (an emptyDir)."""
     metrics_timeout_seconds: float = 2.0
     """How long analysis waits for one pod's /metrics."""
+    resync_seconds: float = 15.0
+    """The longest an object waits between reconciles when no watch event wakes it."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -55,4 +57,5 @@ class OperatorConfig:
             metrics_timeout_seconds=float(
                 os.environ.get("EDGEML_METRICS_TIMEOUT_SECONDS", defaults.metrics_timeout_seconds)
             ),
+            resync_seconds=float(os.environ.get("EDGEML_RESYNC_SECONDS", defaults.resync_seconds)),
         )

@@ -28,15 +28,16 @@ from edgeml.plans.parsing import Parsed
 from edgeml.plans.trainingrun import TrainingWorld, plan_training_run
 from edgeml.rollout.fleet import node_online
 
-# Level-triggered: every watch event reconciles, and so does this timer, which catches
-# what no event announces (a referenced object that appeared, a registry that moved).
-RESYNC_SECONDS = 15.0
-
 
 @functools.cache
 def config() -> OperatorConfig:
     """The operator's configuration, read once."""
     return OperatorConfig.from_env()
+
+
+# Level-triggered: every watch event reconciles, and so does this timer, which catches
+# what no event announces (a referenced object that appeared, a registry that moved).
+RESYNC_SECONDS = config().resync_seconds
 
 
 def _model_of(parsed: Parsed[Any, Any]) -> dict[str, Any] | None:

@@ -236,6 +236,12 @@ def in_analysis(strategy: RolloutStrategy, state: RolloutState) -> bool:
     )
 
 
+def registry_uri(model: Mapping[str, Any], config: OperatorConfig) -> str:
+    """The MLflow address the pods fetch from: the EdgeModel's, else the operator's default."""
+    registry = (model.get("spec") or {}).get("registry") or {}
+    return str(registry.get("trackingUri") or config.mlflow_tracking_uri)
+
+
 def serving_inputs(
     deployment: Mapping[str, Any],
     spec: EdgeDeploymentSpec,
@@ -254,7 +260,7 @@ def serving_inputs(
         deployment=dict(deployment),
         spec=spec,
         registered_model=str(registered),
-        tracking_uri=str(registry.get("trackingUri") or config.mlflow_tracking_uri),
+        tracking_uri=registry_uri(model, config),
         credentials_secret=creds,
     )
 
@@ -405,6 +411,18 @@ def plan_edge_deployment(
         wanted = [
             ConditionSpec(READY, "False", "ModelNotFound", message),
             ConditionSpec(PROGRESSING, "False", "ModelNotFound", message),
+        ]
+    elif not registry_uri(model, config):
+        message = (
+            f"EdgeModel {parsed.obj.spec.model_ref.name} names no spec.registry.trackingUri "
+            "and the operator has no default MLflow address (chart value mlflow.trackingUri, "
+            "EDGEML_MLFLOW_TRACKING_URI): the inference pods would have nowhere to fetch "
+            "the model from. Set one of them."
+        )
+        phase = "Pending"
+        wanted = [
+            ConditionSpec(READY, "False", "RegistryNotConfigured", message),
+            ConditionSpec(PROGRESSING, "False", "RegistryNotConfigured", message),
         ]
     else:
         target, why = resolve_target(parsed.obj.spec, model)

@@ -9,6 +9,7 @@ import pytest
 
 from edgeml.api.edgedeployment import EdgeDeploymentSpec, EdgeDeploymentStatus, VersionNodes
 from edgeml.api.kinds import EdgeDeployment
+from edgeml.config import OperatorConfig
 from edgeml.plans.common import Event, Plan
 from edgeml.plans.edgedeployment import (
     DEGRADED,
@@ -19,7 +20,7 @@ from edgeml.plans.edgedeployment import (
     resolve_target,
 )
 from edgeml.plans.parsing import parse
-from support.objects import DELETE, edge_deployment, edge_model
+from support.objects import DELETE, edge_deployment, edge_model, merge
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
@@ -48,11 +49,14 @@ def body_of(
     return body
 
 
+CONFIG = OperatorConfig(mlflow_tracking_uri="http://127.0.0.1:5000")
+
+
 def plan(
     body: dict[str, Any], model: dict[str, Any] | None, now: datetime = T0
 ) -> Plan[EdgeDeploymentStatus]:
     parsed = parse(EdgeDeployment, EdgeDeploymentStatus, body)
-    return plan_edge_deployment(parsed, DeploymentWorld(model), now=now)
+    return plan_edge_deployment(parsed, DeploymentWorld(model), now=now, config=CONFIG)
 
 
 def conditions(status: EdgeDeploymentStatus) -> dict[str, tuple[str, str]]:
@@ -410,3 +414,25 @@ def test_an_absurdly_long_interval_is_an_invalid_spec() -> None:
     body = body_of(strategy={"canary": {"analysis": {"interval": "99999999999999999h"}}})
     status = plan(body, CHAMPION_MODEL).status
     assert conditions(status)["Ready"] == ("False", "InvalidSpec")
+
+
+@pytest.mark.parametrize("model", [CHAMPION_MODEL, model_with()], ids=["champion", "none"])
+def test_no_mlflow_address_anywhere_is_a_clear_condition(model: dict[str, Any]) -> None:
+    parsed = parse(EdgeDeployment, EdgeDeploymentStatus, body_of())
+    result = plan_edge_deployment(parsed, DeploymentWorld(model), now=T0, config=OperatorConfig())
+    assert conditions(result.status)["Ready"] == ("False", "RegistryNotConfigured")
+    assert conditions(result.status)["Progressing"] == ("False", "RegistryNotConfigured")
+    message = next(c.message for c in result.status.conditions if c.type == "Ready")
+    assert "spec.registry.trackingUri" in message
+    assert "mlflow.trackingUri" in message
+    assert result.actions == ()
+    assert result.objects == []
+
+
+def test_the_edge_models_own_mlflow_address_is_enough() -> None:
+    with_uri = merge(CHAMPION_MODEL, {"spec": {"registry": {"trackingUri": "http://127.0.0.1:1"}}})
+    parsed = parse(EdgeDeployment, EdgeDeploymentStatus, body_of())
+    result = plan_edge_deployment(
+        parsed, DeploymentWorld(with_uri), now=T0, config=OperatorConfig()
+    )
+    assert conditions(result.status)["Ready"] == ("False", "TargetResolved")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from edgeml.api.edgedeployment import EdgeDeploymentStatus
 from edgeml.api.kinds import EdgeDeployment
+from edgeml.config import OperatorConfig
 from edgeml.objects.inference import DEPLOYMENT_LABEL, NODE_ANNOTATION, pod_name
 from edgeml.plans.common import Plan
 from edgeml.plans.edgedeployment import (
@@ -28,6 +29,7 @@ from support.fleet import node, pod
 from support.objects import edge_deployment, edge_model
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CONFIG = OperatorConfig(mlflow_tracking_uri="http://127.0.0.1:5000")
 SHA3, SHA4 = "33" * 32, "44" * 32
 V3, V4 = Version(3, SHA3), Version(4, SHA4)
 STEPS = {"strategy": {"canary": {"steps": [{"nodes": 1}, {"nodes": "100%"}]}}}
@@ -52,7 +54,7 @@ def plan(
 ) -> Plan[EdgeDeploymentStatus]:
     parsed = parse(EdgeDeployment, EdgeDeploymentStatus, b)
     world = DeploymentWorld(kw.pop("model", model()), observe_fleet(nodes, pods))
-    return plan_edge_deployment(parsed, world, now=kw.pop("now", T0))
+    return plan_edge_deployment(parsed, world, now=kw.pop("now", T0), config=CONFIG)
 
 
 NODES = [node("n1"), node("n2", zone="site-b"), node("n3", zone="site-c")]
