@@ -174,14 +174,23 @@ def operator_kubeconfig(
 
 @pytest.fixture
 def operator(
-    operator_kubeconfig: Path, namespace: str, custom: client.CustomObjectsApi, tmp_path: Path
+    request: pytest.FixtureRequest,
+    operator_kubeconfig: Path,
+    namespace: str,
+    custom: client.CustomObjectsApi,
+    tmp_path: Path,
 ) -> Iterator[Any]:
-    """The operator watching this test's namespace, under its own identity."""
+    """The operator watching this test's namespace, under its own identity.
+
+    `@pytest.mark.operator_env(NAME="value")` adds environment (operator settings).
+    """
     from support.objects import PLURALS
     from support.operator import OperatorProcess, custom_objects_in
     from support.wait import wait_for
 
-    proc = OperatorProcess(operator_kubeconfig, namespace, tmp_path / "operator.log")
+    marker = request.node.get_closest_marker("operator_env")
+    env = {k: str(v) for k, v in marker.kwargs.items()} if marker else {}
+    proc = OperatorProcess(operator_kubeconfig, namespace, tmp_path / "operator.log", env=env)
     proc.start()
     yield proc
     # Delete our objects while the operator runs, so their finalizers are released.

@@ -10,9 +10,11 @@ say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 2; }
 
 ensure_debian_packages() {
-  # iproute2 makes the process nodes' network namespaces; the rest are for a bare image.
+  # iproute2 makes the process nodes' network namespaces; prometheus is the server the
+  # tests of the Prometheus metrics source query; the rest are for a bare image.
   local missing=()
   command -v ip >/dev/null || missing+=(iproute2)
+  command -v prometheus >/dev/null || missing+=(prometheus)
   command -v mount >/dev/null || missing+=(mount)
   command -v git >/dev/null || missing+=(git)
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)

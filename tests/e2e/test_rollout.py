@@ -3,36 +3,37 @@
 Versions are registered in the real MLflow server; the operator (under its own
 ServiceAccount) runs `edgeml serve` pods on the three process edge nodes, reads their
 /metrics by pod IP while this test sends them inference traffic, and moves nodes in
-waves. A good version reaches every node; a version whose predictions shift and one
-whose artifact fails its sha256 are rolled back by the operator itself; a node offline
-during a rollout neither blocks it nor fails it, and is caught up when it returns.
+waves. A good version reaches every node; a version whose predictions shift, one that
+fails every inference, and one whose artifact fails its sha256 are rolled back by the
+operator itself; a node offline during a rollout neither blocks it nor fails it, and is
+caught up when it returns. A second test steers a rollout with the `edgeml rollout`
+commands, and shows node events alone move pods (its operator's resync is 10 minutes).
 """
 
 from __future__ import annotations
 
-import threading
-import time
+import copy
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from kubernetes import client
 
 from support.cluster import ClusterHandle
-from support.models import register_again, rows, train_version
+from support.models import Trained, register_again, register_failing, train_version
 from support.objects import DELETE, PLURALS, edge_deployment, hermetic_edge_model
 from support.operator import OperatorProcess
+from support.prometheus import prometheus, scrape_config
+from support.rollout import GROUP, PROCESS_EDGE, VERSION, Rollout, Traffic, time_rollback, traffic
 from support.wait import wait_for
 
 pytestmark = pytest.mark.timeout(900)
 
-GROUP, VERSION = "edgeml.io", "v1alpha1"
 MODEL = "vibration"
 NAME = "vibration-edge"
 OFFLINE_NODE = "edge-proc-2"
-PROCESS_EDGE = {"edgeml.io/simulator": "process", "node-role.kubernetes.io/edge": "true"}
 STRATEGY = {
     "canary": {
         "maxUnavailable": 1,
@@ -51,125 +52,29 @@ STRATEGY = {
 }
 
 
-class Traffic:
-    """Clients on every node: one inference request per ready pod every few ms."""
-
-    def __init__(self, core: client.CoreV1Api, namespace: str) -> None:
-        self.core, self.namespace = core, namespace
-        self.stop = threading.Event()
-        self.sent = 0
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _targets(self) -> list[str]:
-        pods = self.core.list_namespaced_pod(
-            self.namespace, label_selector=f"edgeml.io/deployment={NAME}"
-        ).items
-        return [
-            p.status.pod_ip
-            for p in pods
-            if p.status.pod_ip
-            and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
-        ]
-
-    def _run(self) -> None:
-        data = rows(256, seed=11)
-        i = 0
-        with httpx.Client(timeout=2) as http:
-            while not self.stop.is_set():
-                try:
-                    targets = self._targets()
-                except Exception:
-                    targets = []
-                until = time.monotonic() + 1.0
-                while time.monotonic() < until and not self.stop.is_set():
-                    for ip in targets:
-                        row = data[i % len(data)].tolist()
-                        i += 1
-                        body = {"inputs": [{"name": "input", "shape": [1, 6],
-                                            "datatype": "FP32", "data": row}]}  # fmt: skip
-                        try:
-                            http.post(f"http://{ip}:8080/v2/models/{MODEL}/infer", json=body)
-                            self.sent += 1
-                        except httpx.HTTPError:
-                            pass
-                    self.stop.wait(0.02)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(10)
-
-
 @pytest.fixture
-def traffic(core: client.CoreV1Api, namespace: str) -> Iterator[Traffic]:
-    t = Traffic(core, namespace)
-    yield t
-    t.close()
+def load(core: client.CoreV1Api, namespace: str) -> Iterator[Traffic]:
+    with traffic(core, namespace, NAME, MODEL) as t:
+        yield t
 
 
-def _get(custom: client.CustomObjectsApi, ns: str) -> dict[str, Any]:
-    return dict(custom.get_namespaced_custom_object(GROUP, VERSION, ns, "edgedeployments", NAME))
-
-
-def _pin(custom: client.CustomObjectsApi, ns: str, version: int) -> None:
-    custom.patch_namespaced_custom_object(
-        GROUP, VERSION, ns, "edgedeployments", NAME, {"spec": {"modelRef": {"version": version}}}
+def _deploy(
+    custom: client.CustomObjectsApi, namespace: str, mlflow: str, tmp_path: Path, **spec: object
+) -> tuple[str, Trained]:
+    """An EdgeModel with one trained version and an EdgeDeployment pinned to it."""
+    model = hermetic_edge_model(MODEL)
+    registered = model["spec"]["registry"]["registeredModel"]
+    good = train_version(registered, mlflow, tmp_path)
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS["EdgeModel"], model)
+    body = edge_deployment(
+        NAME, MODEL, modelRef={"alias": DELETE, "version": good.version}, nodeSelector=PROCESS_EDGE
     )
-
-
-def _served(core: client.CoreV1Api, ns: str) -> dict[str, str]:
-    """Node → version of its ready inference pod."""
-    pods = core.list_namespaced_pod(ns, label_selector=f"edgeml.io/deployment={NAME}").items
-    return {
-        p.metadata.annotations["edgeml.io/node"]: p.metadata.labels["edgeml.io/model-version"]
-        for p in pods
-        if not p.metadata.deletion_timestamp
-        and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
-    }
-
-
-def _wait_phase(
-    custom: client.CustomObjectsApi, ns: str, phase: str, stable: int, timeout: float = 240
-) -> dict[str, Any]:
-    return wait_for(
-        lambda: _get(custom, ns),
-        lambda o: (
-            (o.get("status") or {}).get("phase") == phase
-            and ((o["status"].get("stable") or {}).get("version")) == stable
-        ),
-        timeout=timeout,
-        what=f"{NAME} {phase} with stable version {stable}",
+    body["spec"].update(spec)
+    Rollout(custom, client.CoreV1Api(custom.api_client), namespace, NAME).wait_model_knows(
+        MODEL, good.version
     )
-
-
-def _wait_model_knows(custom: client.CustomObjectsApi, ns: str, version: int) -> None:
-    wait_for(
-        lambda: custom.get_namespaced_custom_object(GROUP, VERSION, ns, "edgemodels", MODEL),
-        lambda m: any(
-            v.get("version") == version for v in (m.get("status") or {}).get("versions") or []
-        ),
-        timeout=60,
-        what=f"EdgeModel {MODEL} to list version {version}",
-    )
-
-
-def _events(core: client.CoreV1Api, ns: str) -> list[str]:
-    items = core.list_namespaced_event(ns).items
-    return [e.reason for e in items if e.involved_object.name == NAME]
-
-
-def _rollback_seconds(custom: client.CustomObjectsApi, ns: str, bad: int, stable: int) -> float:
-    """From the rejection of `bad` seen (RollingBack) to every node back on stable."""
-    start = wait_for(
-        lambda: _get(custom, ns),
-        lambda o: bad in (o.get("status") or {}).get("rejectedVersions", []),
-        timeout=240,
-        what=f"{NAME} to reject version {bad}",
-    )
-    began = time.monotonic()
-    assert start["status"]["stable"]["version"] == stable
-    _wait_phase(custom, ns, "RolledBack", stable, timeout=120)
-    return time.monotonic() - began
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgedeployments", body)
+    return registered, good
 
 
 def test_rollout_waves_rollbacks_and_an_offline_node(
@@ -178,66 +83,66 @@ def test_rollout_waves_rollbacks_and_an_offline_node(
     custom: client.CustomObjectsApi,
     core: client.CoreV1Api,
     namespace: str,
-    traffic: Traffic,
+    load: Traffic,
     tmp_path: Path,
 ) -> None:
     if not cluster.local:
         pytest.skip("process nodes exist only on the local cluster")
     assert cluster.settings is not None
     mlflow = cluster.settings.mlflow_uri
-    model = hermetic_edge_model(MODEL)
-    registered = model["spec"]["registry"]["registeredModel"]
-    good = train_version(registered, mlflow, tmp_path)
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS["EdgeModel"], model)
-    _wait_model_knows(custom, namespace, good.version)
-    body = edge_deployment(
-        NAME,
-        MODEL,
-        modelRef={"alias": DELETE, "version": good.version},
-        nodeSelector=PROCESS_EDGE,
-        strategy=STRATEGY,
-    )
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgedeployments", body)
+    registered, good = _deploy(custom, namespace, mlflow, tmp_path, strategy=STRATEGY)
+    ed = Rollout(custom, core, namespace, NAME)
 
     # 1. A first rollout: every wave, to every process edge node.
-    _wait_phase(custom, namespace, "Healthy", good.version)
-    assert set(_served(core, namespace).values()) == {str(good.version)}
-    assert len(_served(core, namespace)) == 3
+    ed.wait_phase("Healthy", good.version)
+    assert ed.served() == {f"edge-proc-{i}": str(good.version) for i in range(3)}
 
     # 2. A good new version (same bytes, so no shift): canary, analysis, then everywhere.
     same = register_again(registered, mlflow, good)
-    _wait_model_knows(custom, namespace, same.version)
-    _pin(custom, namespace, same.version)
-    done = _wait_phase(custom, namespace, "Healthy", same.version)
+    ed.wait_model_knows(MODEL, same.version)
+    ed.pin(same.version)
+    done = ed.wait_phase("Healthy", same.version)
     assert done["status"]["stable"]["ready"] == 3
-    reasons = _events(core, namespace)
+    reasons = ed.events()
     assert "AnalysisFailed" not in reasons
     assert reasons.count("RolloutCompleted") == 2
 
     # 3. A version whose predictions shift: rolled back by the operator.
     skewed = train_version(registered, mlflow, tmp_path, skewed=True)
-    _wait_model_knows(custom, namespace, skewed.version)
-    _pin(custom, namespace, skewed.version)
-    took = _rollback_seconds(custom, namespace, skewed.version, same.version)
-    status = _get(custom, namespace)["status"]
-    print(f"prediction-shift rollback: {took:.1f}s from the rejection seen to RolledBack")
-    assert skewed.version in status["rejectedVersions"]
-    assert "prediction-shift" in status["rollout"]["reason"]
-    assert set(_served(core, namespace).values()) == {str(same.version)}
+    ed.wait_model_knows(MODEL, skewed.version)
+    ed.pin(skewed.version)
+    took = time_rollback(ed, skewed.version, same.version)
+    print(f"prediction-shift rollback: {took.seconds:.1f}s from the {took.since}")
+    assert took.since == "failing analysis window"
+    assert "prediction-shift" in took.reason
+    status = ed.status()
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert (degraded["status"], degraded["reason"]) == ("True", "RolledBack")
 
-    # 4. A version whose registry sha256 is not its bytes': refused by the pod, rolled back.
-    tampered = register_again(registered, mlflow, good, sha256="0" * 64)
-    _wait_model_knows(custom, namespace, tampered.version)
-    _pin(custom, namespace, tampered.version)
-    _rollback_seconds(custom, namespace, tampered.version, same.version)
-    status = _get(custom, namespace)["status"]
-    assert "ArtifactVerificationFailed" in status["rollout"]["reason"]
-    assert "ArtifactVerificationFailed" in _events(core, namespace)
-    assert set(_served(core, namespace).values()) == {str(same.version)}
+    # 4. A version that fails every inference (its graph cannot take one row): rolled
+    #    back on its error rate. Its pod is ready (the model loads); only requests fail.
+    failing = register_failing(registered, mlflow, good)
+    ed.wait_model_knows(MODEL, failing.version)
+    ed.pin(failing.version)
+    took = time_rollback(ed, failing.version, same.version)
+    print(f"error-rate rollback: {took.seconds:.1f}s from the {took.since}")
+    assert took.since == "failing analysis window"
+    assert "error-rate" in took.reason
 
-    # 5. A node offline during a rollout: the rollout completes on the others, and the
+    # 5. A version whose registry sha256 is not its bytes': refused by the pod, rolled back.
+    tampered = register_again(registered, mlflow, good, sha256="0" * 64)
+    ed.wait_model_knows(MODEL, tampered.version)
+    ed.pin(tampered.version)
+    took = time_rollback(ed, tampered.version, same.version)
+    assert "ArtifactVerificationFailed" in took.reason
+    assert "ArtifactVerificationFailed" in ed.events()
+    assert ed.status()["rejectedVersions"][-3:] == [
+        skewed.version,
+        failing.version,
+        tampered.version,
+    ]
+
+    # 6. A node offline during a rollout: the rollout completes on the others, and the
     #    node is caught up when it comes back.
     assert cluster.cli("node", "offline", OFFLINE_NODE).returncode == 0
     try:
@@ -250,17 +155,172 @@ def test_rollout_waves_rollbacks_and_an_offline_node(
             what=f"{OFFLINE_NODE} NotReady",
         )
         latest = register_again(registered, mlflow, good)
-        _wait_model_knows(custom, namespace, latest.version)
-        _pin(custom, namespace, latest.version)
-        _wait_phase(custom, namespace, "Healthy", latest.version)
-        served = _served(core, namespace)
+        ed.wait_model_knows(MODEL, latest.version)
+        ed.pin(latest.version)
+        ed.wait_phase("Healthy", latest.version)
+        served = ed.served()
         assert {v for n, v in served.items() if n != OFFLINE_NODE} == {str(latest.version)}
     finally:
         assert cluster.cli("node", "online", OFFLINE_NODE).returncode == 0
     wait_for(
-        lambda: _served(core, namespace),
+        ed.served,
         lambda s: s == {f"edge-proc-{i}": str(latest.version) for i in range(3)},
         timeout=180,
         what=f"{OFFLINE_NODE} caught up to version {latest.version}",
     )
-    assert traffic.sent > 0
+    assert load.sent > 0
+
+
+GATED = {
+    "canary": {
+        "maxUnavailable": 1,
+        "progressDeadline": "3m",
+        "steps": [{"nodes": 1}, {"pause": {}}, {"nodes": "100%"}],
+    }
+}
+EDGE_ROLE = "node-role.kubernetes.io/edge"
+
+
+def _command(cluster: ClusterHandle, namespace: str, action: str) -> None:
+    """`edgeml rollout ACTION` as a person types it, with the admin kubeconfig."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "edgeml"), "rollout", action, NAME, "-n", namespace],
+        env={"KUBECONFIG": cluster.kubeconfig, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"to {action} the rollout of {namespace}/{NAME}" in done.stdout
+
+
+def _held_at_pause_step(ed: Rollout, version: int) -> None:
+    """Wait for the first wave (one node on `version`) to be held by the pause step."""
+    wait_for(
+        lambda: (ed.status(), ed.served()),
+        lambda seen: (
+            seen[0].get("phase") == "Paused"
+            and (seen[0].get("rollout") or {}).get("step") == 1
+            and list(seen[1].values()).count(str(version)) == 1
+        ),
+        timeout=120,
+        what=f"{NAME} held at its pause step with one node on version {version}",
+    )
+
+
+@pytest.mark.operator_env(EDGEML_RESYNC_SECONDS="600")
+def test_rollout_commands_and_node_events(
+    cluster: ClusterHandle,
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """pause, resume, promote and abort through `edgeml rollout`; node label changes move
+    pods although this operator resyncs only every 10 minutes (so watch events did it)."""
+    if not cluster.local:
+        pytest.skip("process nodes exist only on the local cluster")
+    assert cluster.settings is not None
+    mlflow = cluster.settings.mlflow_uri
+    registered, good = _deploy(custom, namespace, mlflow, tmp_path, strategy=GATED)
+    ed = Rollout(custom, core, namespace, NAME)
+    every = {f"edge-proc-{i}" for i in range(3)}
+
+    # A first rollout waits at its pause step until resumed.
+    _held_at_pause_step(ed, good.version)
+    _command(cluster, namespace, "resume")
+    ed.wait_phase("Healthy", good.version, timeout=120)
+    assert ed.served() == dict.fromkeys(every, str(good.version))
+
+    # pause holds a rollout; resume releases the pause but not the step; promote skips it.
+    second = register_again(registered, mlflow, good)
+    ed.wait_model_knows(MODEL, second.version)
+    ed.pin(second.version)
+    _held_at_pause_step(ed, second.version)
+    _command(cluster, namespace, "pause")
+    wait_for(
+        ed.status,
+        lambda s: (s.get("rollout") or {}).get("paused") is True,
+        timeout=60,
+        what="the person's pause recorded",
+    )
+    _command(cluster, namespace, "resume")
+    wait_for(
+        ed.status,
+        lambda s: not (s.get("rollout") or {}).get("paused") and "Resumed" in ed.events(),
+        timeout=60,
+        what="the person's pause released",
+    )
+    _held_at_pause_step(ed, second.version)  # still at the pause step
+    _command(cluster, namespace, "promote")
+    ed.wait_phase("Healthy", second.version, timeout=120)
+    assert ed.served() == dict.fromkeys(every, str(second.version))
+
+    # abort returns the canary to stable and rejects the version.
+    third = register_again(registered, mlflow, good)
+    ed.wait_model_knows(MODEL, third.version)
+    ed.pin(third.version)
+    _held_at_pause_step(ed, third.version)
+    _command(cluster, namespace, "abort")
+    took = time_rollback(ed, third.version, second.version)
+    assert "Aborted" in took.reason
+    for reason in ("Paused", "Resumed", "Promoted", "Aborted"):
+        assert reason in ed.events()
+
+    # Node events alone: a node leaving the selector loses its pod, and gets it back when
+    # it returns. With a 10-minute resync, only the node watch can have woken the loop.
+    core.patch_node(OFFLINE_NODE, {"metadata": {"labels": {EDGE_ROLE: None}}})
+    try:
+        wait_for(
+            ed.served,
+            lambda s: set(s) == every - {OFFLINE_NODE},
+            timeout=60,
+            what=f"the pod on {OFFLINE_NODE} removed once the node left the selector",
+        )
+    finally:
+        core.patch_node(OFFLINE_NODE, {"metadata": {"labels": {EDGE_ROLE: "true"}}})
+    wait_for(
+        ed.served,
+        lambda s: s == dict.fromkeys(every, str(second.version)),
+        timeout=60,
+        what=f"{OFFLINE_NODE} served again once back in the selector",
+    )
+
+
+def test_rollout_analysed_through_prometheus(
+    cluster: ClusterHandle,
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+    load: Traffic,
+    tmp_path: Path,
+) -> None:
+    """The Prometheus metrics source: a real Prometheus discovers the pods through the API
+    server and scrapes them; the operator judges the canary from PromQL alone."""
+    if not cluster.local:
+        pytest.skip("process nodes exist only on the local cluster")
+    assert cluster.settings is not None
+    mlflow = cluster.settings.mlflow_uri
+    scrape = scrape_config(cluster.kubeconfig, namespace)
+    with prometheus(tmp_path / "prometheus", scrape) as address:
+        strategy = copy.deepcopy(STRATEGY)
+        strategy["canary"]["analysis"]["source"] = {
+            "type": "Prometheus",
+            "prometheus": {"address": address},
+        }
+        registered, good = _deploy(custom, namespace, mlflow, tmp_path, strategy=strategy)
+        ed = Rollout(custom, core, namespace, NAME)
+        # The first rollout's analysis step needs counted measurements (minSamples 20 of
+        # error-rate), which only Prometheus can give this EdgeDeployment.
+        ed.wait_phase("Healthy", good.version)
+        assert "AnalysisInconclusive" not in ed.events()
+
+        skewed = train_version(registered, mlflow, tmp_path, skewed=True)
+        ed.wait_model_knows(MODEL, skewed.version)
+        ed.pin(skewed.version)
+        took = time_rollback(ed, skewed.version, good.version)
+        print(f"prediction-shift rollback through Prometheus: {took.seconds:.1f}s")
+        assert took.since == "failing analysis window"
+        assert "prediction-shift" in took.reason

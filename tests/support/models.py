@@ -109,8 +109,9 @@ def register_failing(registered_model: str, mlflow_uri: str, of: Trained) -> Tra
     import mlflow
     import onnx
     from mlflow import MlflowClient
-    from onnx import helper, numpy_helper
 
+    mlflow.set_tracking_uri(mlflow_uri)
+    mlflow.set_registry_uri(mlflow_uri)  # models:/ URIs resolve through the registry
     client = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
     source = client.get_model_version(registered_model, str(of.version))
     with tempfile.TemporaryDirectory() as scratch:
@@ -120,25 +121,8 @@ def register_failing(registered_model: str, mlflow_uri: str, of: Trained) -> Tra
             tracking_uri=mlflow_uri,
         )
         model = onnx.load(str(Path(local) / "model.onnx"))
-    graph = model.graph
-    feed = graph.input[0].name
-    for node in graph.node:
-        node.input[:] = ["broken_6" if name == feed else name for name in node.input]
-    graph.initializer.extend(
-        [
-            numpy_helper.from_array(np.array([-1, 7], np.int64), "broken_shape_7"),
-            numpy_helper.from_array(np.array([-1, FEATURES], np.int64), "broken_shape_6"),
-        ]
-    )
-    nodes = [
-        helper.make_node("Reshape", [feed, "broken_shape_7"], ["broken_7"]),
-        helper.make_node("Reshape", ["broken_7", "broken_shape_6"], ["broken_6"]),
-        *graph.node,
-    ]
-    del graph.node[:]
-    graph.node.extend(nodes)
+    model = fails_on_single_rows(model)
     onnx.checker.check_model(model)
-    mlflow.set_tracking_uri(mlflow_uri)
     with mlflow.start_run(experiment_id=client.get_run(of.run_id).info.experiment_id) as run:
         info = mlflow.onnx.log_model(model, name="model")
     made = client.create_model_version(
@@ -156,3 +140,33 @@ def register_failing(registered_model: str, mlflow_uri: str, of: Trained) -> Tra
     for key, value in tags.items():
         client.set_model_version_tag(registered_model, str(made.version), key, value)
     return Trained(int(made.version), sha256, run.info.run_id)
+
+
+def fails_on_single_rows(model: Any, features: int = FEATURES) -> Any:
+    """The ONNX model with its input routed through Reshape [-1, 7] then [-1, features]:
+    it loads and declares the same inputs, but a batch whose size is not a multiple of 7
+    (one row, say) fails inside the graph at run time."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    broken = onnx.ModelProto()
+    broken.CopyFrom(model)
+    graph = broken.graph
+    feed = graph.input[0].name
+    for node in graph.node:
+        node.input[:] = ["broken_rows" if name == feed else name for name in node.input]
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.array([-1, 7], np.int64), "broken_shape_7"),
+            numpy_helper.from_array(np.array([-1, features], np.int64), "broken_shape_rows"),
+        ]
+    )
+    nodes = [
+        helper.make_node("Reshape", [feed, "broken_shape_7"], ["broken_7"]),
+        helper.make_node("Reshape", ["broken_7", "broken_shape_rows"], ["broken_rows"]),
+        *graph.node,
+    ]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(broken)
+    return broken

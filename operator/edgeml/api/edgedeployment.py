@@ -67,11 +67,22 @@ class AnalysisMetric(KubeModel):
     """The canary fails this metric above this value."""
 
 
+LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+"""A Prometheus label name."""
+
+
 class PrometheusSource(KubeModel):
     """A Prometheus server to query instead of reading the pods."""
 
     address: Annotated[str, StringConstraints(pattern=r"^https?://.+", max_length=2048)]
-    """The server's base URL."""
+    """The server's base URL (its HTTP API is under /api/v1)."""
+    pod_label: Annotated[str, StringConstraints(pattern=LABEL_NAME, max_length=128)] = "pod"
+    """The label that names a series' pod, as the server's scrape configuration sets it
+    (`pod` with the Prometheus Operator and the usual kubernetes_sd relabelling)."""
+    namespace_label: Annotated[str, StringConstraints(pattern=LABEL_NAME, max_length=128)] = (
+        "namespace"
+    )
+    """The label that names a series' namespace."""
 
 
 class MetricsSource(KubeModel):

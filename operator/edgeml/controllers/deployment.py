@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from edgeml.api.edgedeployment import MetricsSource
 from edgeml.config import OperatorConfig
 from edgeml.kube.apply import apply_object
 from edgeml.kube.pods import create_pod, delete_pod
@@ -24,9 +26,16 @@ from edgeml.plans.edgedeployment import (
     state_from_status,
 )
 from edgeml.plans.parsing import Parsed
+from edgeml.prometheus import PrometheusUnavailableError, pod_samples
 from edgeml.rollout import Version, strategy_from_spec
 from edgeml.rollout.fleet import observe_fleet, serving_pods, verification_candidates
-from edgeml.rollout.signals import analysis_observation, parse_signals, refused_artifact
+from edgeml.rollout.signals import (
+    Sample,
+    analysis_observation,
+    refused,
+    samples_of,
+    signals_of,
+)
 
 MAX_CANARY_SCRAPES = 100
 MAX_STABLE_SCRAPES = 50
@@ -49,33 +58,63 @@ def observe_deployment(parsed: Parsed[Any, Any], config: OperatorConfig) -> Depl
     nodes = list_nodes_raw(",".join(f"{k}={v}" for k, v in sorted(spec.node_selector.items())))
     pods = list_pods_raw(namespace, selector(parsed.metadata.name))
     canary = spec.strategy.canary
-    source = canary.analysis.source.type if canary and canary.analysis else "PodIP"
-    read_source: Source = "APIServerProxy" if source == "APIServerProxy" else "PodIP"
-    port, timeout = spec.serving.port, config.metrics_timeout_seconds
+    analysis = canary.analysis if canary else None
+    read = _reader(namespace, spec.serving.port, analysis.source if analysis else None, config)
     wanted = Version(target.version, target.sha256 or "")
-    texts = scrape(verification_candidates(nodes, pods, wanted), port, read_source, timeout)
-    refused = [name for name, text in texts.items() if text and refused_artifact(text)]
-    fleet = observe_fleet(nodes, pods, refused)
+    note = ""
+    try:
+        checked = read(verification_candidates(nodes, pods, wanted))
+    except PrometheusUnavailableError as err:
+        checked, note = {}, f"Metrics could not be read: {err}."
+    fleet = observe_fleet(nodes, pods, [name for name, s in checked.items() if refused(s)])
     strategy = strategy_from_spec(spec)
     state = state_from_status(parsed.status)
     if strategy.analysis is None or not in_analysis(strategy, state):
         return DeploymentWorld(model, fleet)
-    if source == "Prometheus":
-        note = "Metrics source Prometheus is not supported yet; use PodIP or APIServerProxy."
-        return DeploymentWorld(model, fleet, None, note)
     canary_pods = serving_pods(fleet, state.canary, MAX_CANARY_SCRAPES)
     stable_pods = serving_pods(fleet, state.stable, MAX_STABLE_SCRAPES)
-    pages = scrape(canary_pods + stable_pods, port, read_source, timeout)
-    canary_pages = [t for p in canary_pods if (t := pages.get(p["metadata"]["name"]))]
-    stable_pages = [t for p in stable_pods if (t := pages.get(p["metadata"]["name"]))]
+    try:
+        read_all = read(canary_pods + stable_pods)
+    except PrometheusUnavailableError as err:
+        return DeploymentWorld(model, fleet, None, f"Metrics could not be read: {err}.")
+    canary_read = [s for p in canary_pods if (s := read_all.get(p["metadata"]["name"]))]
+    stable_read = [s for p in stable_pods if (s := read_all.get(p["metadata"]["name"]))]
     observation = analysis_observation(
         [m.name for m in strategy.analysis.metrics],
-        parse_signals(canary_pages),
-        parse_signals(stable_pages) if stable_pages else None,
+        signals_of(canary_read),
+        signals_of(stable_read) if stable_read else None,
     )
-    missing = len(canary_pods) + len(stable_pods) - len(canary_pages) - len(stable_pages)
-    note = f"The metrics of {missing} pods could not be read." if missing else ""
+    missing = len(canary_pods) + len(stable_pods) - len(canary_read) - len(stable_read)
+    if missing:
+        note = f"The metrics of {missing} pods could not be read."
     return DeploymentWorld(model, fleet, observation, note)
+
+
+Reader = Callable[[Sequence[Mapping[str, Any]]], dict[str, list[Sample]]]
+
+
+def _reader(
+    namespace: str, port: int, source: MetricsSource | None, config: OperatorConfig
+) -> Reader:
+    """How pods' metrics are read: their /metrics pages, or their series in Prometheus."""
+    timeout = config.metrics_timeout_seconds
+    if source is not None and source.type == "Prometheus" and source.prometheus is not None:
+        prom = source.prometheus
+
+        def from_prometheus(pods: Sequence[Mapping[str, Any]]) -> dict[str, list[Sample]]:
+            names = [str(p["metadata"]["name"]) for p in pods]
+            return pod_samples(
+                prom.address, namespace, names, timeout, prom.pod_label, prom.namespace_label
+            )
+
+        return from_prometheus
+    how: Source = "APIServerProxy" if source and source.type == "APIServerProxy" else "PodIP"
+
+    def from_pods(pods: Sequence[Mapping[str, Any]]) -> dict[str, list[Sample]]:
+        pages = scrape(pods, port, how, timeout)
+        return {name: samples_of(text) for name, text in pages.items() if text}
+
+    return from_pods
 
 
 def _do(action: object) -> None:

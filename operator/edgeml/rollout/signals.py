@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -52,30 +52,60 @@ class Signals:
         return bins
 
 
+Sample = tuple[str, Mapping[str, str], float]
+"""One sample: its name (with _total or _bucket), its labels, its value."""
+
+SAMPLE_NAMES = (
+    f"{REQUESTS}_total",
+    f"{LATENCY}_bucket",
+    f"{CLASSES}_total",
+    f"{VALUES}_bucket",
+    f"{MISMATCH}_total",
+)
+"""The series analysis reads, as a Prometheus server stores them."""
+
+
+def samples_of(text: str) -> list[Sample]:
+    """The samples of one /metrics page (Prometheus text format)."""
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+
+
+def signals_of(pods: Iterable[Iterable[Sample]]) -> Signals:
+    """Sum the samples of several pods (one iterable of samples per pod)."""
+    out = Signals()
+    for samples in pods:
+        out.pods += 1
+        for name, labels, value in samples:
+            if name == f"{REQUESTS}_total":
+                out.outcomes[labels.get("outcome", "")] += value
+            elif name == f"{LATENCY}_bucket":
+                out.latency[float(labels["le"])] += value
+            elif name == f"{CLASSES}_total":
+                out.classes[labels.get("class", "")] += value
+            elif name == f"{VALUES}_bucket":
+                out.values[float(labels["le"])] += value
+            elif name == f"{MISMATCH}_total":
+                out.mismatches += value
+    return out
+
+
 def parse_signals(texts: Iterable[str]) -> Signals:
     """Sum the metrics of several pods' /metrics pages."""
-    out = Signals()
-    for text in texts:
-        out.pods += 1
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                name, labels, value = sample.name, sample.labels, sample.value
-                if name == f"{REQUESTS}_total":
-                    out.outcomes[labels.get("outcome", "")] += value
-                elif name == f"{LATENCY}_bucket":
-                    out.latency[float(labels["le"])] += value
-                elif name == f"{CLASSES}_total":
-                    out.classes[labels.get("class", "")] += value
-                elif name == f"{VALUES}_bucket":
-                    out.values[float(labels["le"])] += value
-                elif name == f"{MISMATCH}_total":
-                    out.mismatches += value
-    return out
+    return signals_of(samples_of(text) for text in texts)
+
+
+def refused(samples: Iterable[Sample]) -> bool:
+    """Whether a pod's samples say it refused its model's bytes (sha256 mismatch)."""
+    return signals_of([samples]).mismatches > 0
 
 
 def refused_artifact(text: str) -> bool:
     """Whether a pod's /metrics says it refused its model's bytes (sha256 mismatch)."""
-    return parse_signals([text]).mismatches > 0
+    return refused(samples_of(text))
 
 
 def error_rate(s: Signals) -> float | None:

@@ -222,15 +222,19 @@ class ServingApp:
         return self._respond(model, parsed, outputs, started)
 
     def _run_failed(self, exc: Exception, started: float) -> Response:
-        # onnxruntime refusing an input that passed validation is still the input's fault.
-        if type(exc).__name__ in ("InvalidArgument", "InvalidGraph", "Fail"):
+        # The request matched the model's declared inputs, so a failure inside the graph
+        # is the model's: a server error, which canary analysis counts against the
+        # version. Only onnxruntime's InvalidArgument (say, two inputs whose shared
+        # dynamic dimension disagrees) is the input's fault.
+        if type(exc).__name__ == "InvalidArgument":
             self.metrics.client_error.inc()
             self.metrics.latency_child.observe(time.perf_counter() - started)
             return _error(400, f"the model refused the input: {exc}")
-        log.exception("inference failed")
+        log.error("inference failed: %s", " ".join(str(exc).split())[:500])
         self.metrics.server_error.inc()
         self.metrics.latency_child.observe(time.perf_counter() - started)
-        return _error(500, f"inference failed: {type(exc).__name__}")
+        first = " ".join(str(exc).split())[:300]
+        return _error(500, f"inference failed: {type(exc).__name__}: {first}")
 
     def _respond(
         self,

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
 from edgeml.serving.loader import ModelSource
+from support.models import fails_on_single_rows
 
 
 def body(rows: list[list[float]], **extra: Any) -> dict[str, Any]:
@@ -233,3 +236,23 @@ def test_the_feedback_memory_is_bounded(
     assert recent.status_code == 200
     text = server.client.get("/metrics").text
     assert metric(text, "edgeml_serve_feedback_absolute_error_count") == 1
+
+
+def test_a_model_that_fails_at_run_time_is_a_server_error(
+    models: dict[str, Any], start_server: Any, tmp_path: Path
+) -> None:
+    """A request that matches the declared inputs but fails inside the graph is the
+    model's fault: 500, counted as server_error, so canary analysis rejects the version."""
+    broken = fails_on_single_rows(onnx.load(str(models["lr"].path)), features=4)
+    path = tmp_path / "broken.onnx"
+    path.write_bytes(broken.SerializeToString())
+    server = start_server(source=ModelSource(path=path))
+    server.wait_ready()
+    response = server.client.post("/v2/models/m/infer", json=body([[0.1, 0.2, 0.3, 1.0]]))
+    assert response.status_code == 500
+    assert "Reshape" in response.json()["error"]
+    seven = server.client.post("/v2/models/m/infer", json=body([[0.1, 0.2, 0.3, 1.0]] * 7))
+    assert seven.status_code == 200  # the same graph answers what it can take
+    metrics = server.client.get("/metrics").text
+    assert metric(metrics, 'edgeml_serve_requests_total{model="m",outcome="server_error"') == 1
+    assert metric(metrics, 'edgeml_serve_requests_total{model="m",outcome="client_error"') == 0
