@@ -428,12 +428,23 @@ def write_section(key: str, body: str, path: Path = DOCS_FILE) -> None:
     say(f"wrote section '{key}' of {path.relative_to(REPO_ROOT)}")
 
 
-def command_line() -> str:
+def command_line(pythonpath: str = "hack") -> str:
     """How this script was run, as one would type it from the repository root."""
     script = Path(sys.argv[0]).resolve()
     with contextlib.suppress(ValueError):
         script = script.relative_to(REPO_ROOT)
-    return "PYTHONPATH=hack .venv/bin/python " + " ".join([str(script), *sys.argv[1:]])
+    return f"PYTHONPATH={pythonpath} .venv/bin/python " + " ".join([str(script), *sys.argv[1:]])
+
+
+def run_section(title: str, body: str) -> str:
+    """A results section of docs/benchmarks.md for the operator benches: a heading, when
+    and where it ran, the command (operator and tests on PYTHONPATH), then `body`."""
+    return (
+        f"### {title}\n\n"
+        f"Run {now_utc()} on {machine_line()}:\n\n"
+        f"    {command_line('hack:operator:tests')}\n\n"
+        f"{body}"
+    )
 
 
 # --- this script -----------------------------------------------------------------------

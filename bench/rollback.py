@@ -28,33 +28,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kubernetes import client, config
-from local_cluster_measure import REPO_ROOT, command_line, machine_line, now_utc, say, write_section
+from local_cluster_measure import REPO_ROOT, run_section, say, write_section
 from rollout_scale import install_crds
 
 from localcluster.settings import Settings
 from support.models import Trained, register_again, register_failing, train_version
 from support.objects import DELETE, edge_deployment, hermetic_edge_model
-from support.rollout import GROUP, PROCESS_EDGE, VERSION, Rollout, time_rollback, traffic
+from support.rollout import ANALYSED, GROUP, PROCESS_EDGE, VERSION, Rollout, time_rollback, traffic
 from support.wait import wait_for
 
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
 MODEL, NAME = "vibration", "vibration-edge"
-STRATEGY = {
-    "canary": {
-        "maxUnavailable": 1,
-        "progressDeadline": "3m",
-        "steps": [{"nodes": 1}, {"analysis": {"duration": "8s"}}, {"nodes": "100%"}],
-        "analysis": {
-            "interval": "4s",
-            "failureLimit": 0,
-            "minSamples": 20,
-            "metrics": [
-                {"name": "error-rate", "max": 0.05},
-                {"name": "prediction-shift", "max": 0.3},
-            ],
-        },
-    }
-}
+STRATEGY = ANALYSED  # as the e2e test
 
 
 def _operator(settings: Settings, namespace: str, log: Path) -> subprocess.Popen[bytes]:
@@ -124,9 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                     if run % 2
                     else register_failing(registered, mlflow, good)
                 )
-                ed.wait_model_knows(MODEL, bad.version)
                 say(f"run {run}: version {bad.version} ({kind})")
-                ed.pin(bad.version)
+                ed.roll_to(MODEL, bad.version)
                 took = time_rollback(ed, bad.version, good.version)
                 say(f"  rolled back in {took.seconds:.1f}s from the {took.since}")
                 results.append((run, kind, took.seconds, took.reason.split(":")[0]))
@@ -145,15 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         core.delete_namespace(namespace)
     seconds = [r[2] for r in results]
     rows = "\n".join(f"| {r} | {k} | {s:.1f} s | {why} |" for r, k, s, why in results)
-    body_md = (
-        "### Rollback time on the process nodes\n\n"
-        f"Run {now_utc()} on {machine_line()}:\n\n"
-        f"    {command_line().replace('PYTHONPATH=hack ', 'PYTHONPATH=hack:operator:tests ')}\n\n"
+    body_md = run_section(
+        "Rollback time on the process nodes",
         "| run | bad version | first failing window → all 3 nodes on stable | reason |\n"
         "|---:|---|---:|---|\n"
         f"{rows}\n\n"
         f"Median {statistics.median(seconds):.1f} s, max {max(seconds):.1f} s over "
-        f"{len(seconds)} runs (target < 30 s); {sent} inference requests sent meanwhile.\n"
+        f"{len(seconds)} runs (target < 30 s); {sent} inference requests sent meanwhile.\n",
     )
     print(body_md)
     if not args.no_write:

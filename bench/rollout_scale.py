@@ -29,9 +29,7 @@ from kubernetes import client, config
 from local_cluster_measure import (
     REPO_ROOT,
     cli,
-    command_line,
-    machine_line,
-    now_utc,
+    run_section,
     say,
     throwaway_cluster,
     write_section,
@@ -227,12 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Operator memory after both: {rss:.0f} MB resident, peak {peak:.0f} MB "
         "(VmHWM; target < 250 MB).\n"
     )
-    body_md = (
-        f"### Rollout across {nodes} KWOK edge nodes\n\n"
-        f"Run {now_utc()} on {machine_line()}:\n\n"
-        f"    {command_line().replace('PYTHONPATH=hack ', 'PYTHONPATH=hack:operator:tests ')}\n\n"
-        f"{table}"
-    )
+    body_md = run_section(f"Rollout across {nodes} KWOK edge nodes", table)
     print(body_md)
     if not args.no_write:
         write_section("rollout-scale", body_md, DOCS)

@@ -26,7 +26,16 @@ from support.models import Trained, register_again, register_failing, train_vers
 from support.objects import DELETE, PLURALS, edge_deployment, hermetic_edge_model
 from support.operator import OperatorProcess
 from support.prometheus import prometheus, scrape_config
-from support.rollout import GROUP, PROCESS_EDGE, VERSION, Rollout, Traffic, time_rollback, traffic
+from support.rollout import (
+    ANALYSED,
+    GROUP,
+    PROCESS_EDGE,
+    VERSION,
+    Rollout,
+    Traffic,
+    time_rollback,
+    traffic,
+)
 from support.wait import wait_for
 
 pytestmark = pytest.mark.timeout(900)
@@ -34,22 +43,7 @@ pytestmark = pytest.mark.timeout(900)
 MODEL = "vibration"
 NAME = "vibration-edge"
 OFFLINE_NODE = "edge-proc-2"
-STRATEGY = {
-    "canary": {
-        "maxUnavailable": 1,
-        "progressDeadline": "3m",
-        "steps": [{"nodes": 1}, {"analysis": {"duration": "8s"}}, {"nodes": "100%"}],
-        "analysis": {
-            "interval": "4s",
-            "failureLimit": 0,
-            "minSamples": 20,
-            "metrics": [
-                {"name": "error-rate", "max": 0.05},
-                {"name": "prediction-shift", "max": 0.3},
-            ],
-        },
-    }
-}
+STRATEGY = ANALYSED
 
 
 @pytest.fixture
@@ -99,8 +93,7 @@ def test_rollout_waves_rollbacks_and_an_offline_node(
 
     # 2. A good new version (same bytes, so no shift): canary, analysis, then everywhere.
     same = register_again(registered, mlflow, good)
-    ed.wait_model_knows(MODEL, same.version)
-    ed.pin(same.version)
+    ed.roll_to(MODEL, same.version)
     done = ed.wait_phase("Healthy", same.version)
     assert done["status"]["stable"]["ready"] == 3
     reasons = ed.events()
@@ -109,8 +102,7 @@ def test_rollout_waves_rollbacks_and_an_offline_node(
 
     # 3. A version whose predictions shift: rolled back by the operator.
     skewed = train_version(registered, mlflow, tmp_path, skewed=True)
-    ed.wait_model_knows(MODEL, skewed.version)
-    ed.pin(skewed.version)
+    ed.roll_to(MODEL, skewed.version)
     took = time_rollback(ed, skewed.version, same.version)
     print(f"prediction-shift rollback: {took.seconds:.1f}s from the {took.since}")
     assert took.since == "failing analysis window"
@@ -122,8 +114,7 @@ def test_rollout_waves_rollbacks_and_an_offline_node(
     # 4. A version that fails every inference (its graph cannot take one row): rolled
     #    back on its error rate. Its pod is ready (the model loads); only requests fail.
     failing = register_failing(registered, mlflow, good)
-    ed.wait_model_knows(MODEL, failing.version)
-    ed.pin(failing.version)
+    ed.roll_to(MODEL, failing.version)
     took = time_rollback(ed, failing.version, same.version)
     print(f"error-rate rollback: {took.seconds:.1f}s from the {took.since}")
     assert took.since == "failing analysis window"
@@ -131,8 +122,7 @@ def test_rollout_waves_rollbacks_and_an_offline_node(
 
     # 5. A version whose registry sha256 is not its bytes': refused by the pod, rolled back.
     tampered = register_again(registered, mlflow, good, sha256="0" * 64)
-    ed.wait_model_knows(MODEL, tampered.version)
-    ed.pin(tampered.version)
+    ed.roll_to(MODEL, tampered.version)
     took = time_rollback(ed, tampered.version, same.version)
     assert "ArtifactVerificationFailed" in took.reason
     assert "ArtifactVerificationFailed" in ed.events()
@@ -155,8 +145,7 @@ def test_rollout_waves_rollbacks_and_an_offline_node(
             what=f"{OFFLINE_NODE} NotReady",
         )
         latest = register_again(registered, mlflow, good)
-        ed.wait_model_knows(MODEL, latest.version)
-        ed.pin(latest.version)
+        ed.roll_to(MODEL, latest.version)
         ed.wait_phase("Healthy", latest.version)
         served = ed.served()
         assert {v for n, v in served.items() if n != OFFLINE_NODE} == {str(latest.version)}
@@ -235,8 +224,7 @@ def test_rollout_commands_and_node_events(
 
     # pause holds a rollout; resume releases the pause but not the step; promote skips it.
     second = register_again(registered, mlflow, good)
-    ed.wait_model_knows(MODEL, second.version)
-    ed.pin(second.version)
+    ed.roll_to(MODEL, second.version)
     _held_at_pause_step(ed, second.version)
     _command(cluster, namespace, "pause")
     wait_for(
@@ -259,8 +247,7 @@ def test_rollout_commands_and_node_events(
 
     # abort returns the canary to stable and rejects the version.
     third = register_again(registered, mlflow, good)
-    ed.wait_model_knows(MODEL, third.version)
-    ed.pin(third.version)
+    ed.roll_to(MODEL, third.version)
     _held_at_pause_step(ed, third.version)
     _command(cluster, namespace, "abort")
     took = time_rollback(ed, third.version, second.version)
@@ -318,8 +305,7 @@ def test_rollout_analysed_through_prometheus(
         assert "AnalysisInconclusive" not in ed.events()
 
         skewed = train_version(registered, mlflow, tmp_path, skewed=True)
-        ed.wait_model_knows(MODEL, skewed.version)
-        ed.pin(skewed.version)
+        ed.roll_to(MODEL, skewed.version)
         took = time_rollback(ed, skewed.version, good.version)
         print(f"prediction-shift rollback through Prometheus: {took.seconds:.1f}s")
         assert took.since == "failing analysis window"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -107,7 +108,11 @@ def test_train_registers_a_version_whose_sha256_matches_the_download(
     assert version.run_id == summary["runId"]
     assert version.aliases == []  # promotion is the operator's
     assert version.description == "integration test"
-    assert version.tags == {
+    tags = dict(version.tags)
+    # The profile's recommended pod requests: EdgeDeployments size their pods by them.
+    assert re.fullmatch(r"\d+m", tags.pop("edgeml.io/recommended-cpu"))
+    assert re.fullmatch(r"\d+Mi", tags.pop("edgeml.io/recommended-memory"))
+    assert tags == {
         "edgeml.io/sha256": summary["sha256"],
         "edgeml.io/training-run": "it/rf-1",
         "edgeml.io/training-run-uid": config["trainingRunUid"],

@@ -23,6 +23,23 @@ from support.wait import wait_for
 GROUP, VERSION = "edgeml.io", "v1alpha1"
 PROCESS_EDGE = {"edgeml.io/simulator": "process", "node-role.kubernetes.io/edge": "true"}
 PROCESS_NODES = 3
+ANALYSED = {
+    "canary": {
+        "maxUnavailable": 1,
+        "progressDeadline": "3m",
+        "steps": [{"nodes": 1}, {"analysis": {"duration": "8s"}}, {"nodes": "100%"}],
+        "analysis": {
+            "interval": "4s",
+            "failureLimit": 0,
+            "minSamples": 20,
+            "metrics": [
+                {"name": "error-rate", "max": 0.05},
+                {"name": "prediction-shift", "max": 0.3},
+            ],
+        },
+    }
+}
+"""One node, an 8 s analysis (a measurement every 4 s, none may fail), then every node."""
 
 
 def _ready(pod: Any) -> bool:
@@ -107,27 +124,19 @@ class Rollout:
         """Its status ({} before the first write)."""
         return dict(self.get().get("status") or {})
 
-    def pin(self, version: int) -> None:
-        """Point spec.modelRef at one version."""
+    def _patch(self, body: dict[str, Any]) -> None:
         self.custom.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            self.namespace,
-            "edgedeployments",
-            self.name,
-            {"spec": {"modelRef": {"version": version}}},
+            GROUP, VERSION, self.namespace, "edgedeployments", self.name, body
         )
 
-    def annotate(self, key: str, value: str) -> None:
-        """Set one annotation (the rollout commands are annotations)."""
-        self.custom.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            self.namespace,
-            "edgedeployments",
-            self.name,
-            {"metadata": {"annotations": {key: value}}},
-        )
+    def pin(self, version: int) -> None:
+        """Point spec.modelRef at one version."""
+        self._patch({"spec": {"modelRef": {"version": version}}})
+
+    def roll_to(self, model: str, version: int) -> None:
+        """Pin `version` once EdgeModel `model` knows it (a new rollout starts)."""
+        self.wait_model_knows(model, version)
+        self.pin(version)
 
     def served(self) -> dict[str, str]:
         """Node → version of its ready inference pod."""

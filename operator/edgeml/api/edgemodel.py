@@ -193,6 +193,9 @@ class ModelVersion(KubeModel):
     """Evaluation metrics on the held-out rows."""
     created: datetime | None = None
     """When it was registered."""
+    recommended_requests: dict[str, str] = Field(default_factory=dict, max_length=2)
+    """What an edge inference pod should request for it (`cpu`, `memory`), from the
+    training profile; EdgeDeployments without spec.serving.resources use it."""
 
 
 class Champion(ModelVersion):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from edgeml.api.edgedeployment import EdgeDeploymentSpec
@@ -36,6 +37,8 @@ class ServingInputs:
     tracking_uri: str
     credentials_secret: str | None = None
     """A Secret whose keys become the pod's environment (MLflow credentials)."""
+    recommended: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+    """Version → the requests its training profile recommends (EdgeModel status)."""
 
 
 def pod_name(deployment: str, node: str, version: int) -> str:
@@ -113,6 +116,10 @@ def build_inference_pod(
         container["envFrom"] = [{"secretRef": {"name": inputs.credentials_secret}}]
     if serving.resources is not None:
         container["resources"] = serving.resources.to_json()
+    elif requests := inputs.recommended.get(version):
+        # Requests only: the profile measured one row at a time, and a limit from it
+        # would OOM-kill a pod under a large batch; the scheduler still places by it.
+        container["resources"] = {"requests": dict(requests)}
     cache: dict[str, Any]
     if config.serving_cache_host_path:
         # The node keeps verified models across pods: a new pod on a node that lost its

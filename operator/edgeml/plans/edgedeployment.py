@@ -256,12 +256,19 @@ def serving_inputs(
         status.get("registeredModel") or registry.get("registeredModel") or spec.model_ref.name
     )
     creds = (registry.get("credentialsSecretRef") or {}).get("name")
+    known = [*(status.get("versions") or []), status.get("champion") or {}]
+    recommended = {
+        int(v["version"]): dict(v["recommendedRequests"])
+        for v in known
+        if v.get("version") is not None and v.get("recommendedRequests")
+    }
     return ServingInputs(
         deployment=dict(deployment),
         spec=spec,
         registered_model=str(registered),
         tracking_uri=registry_uri(model, config),
         credentials_secret=creds,
+        recommended=recommended,
     )
 
 

@@ -79,6 +79,7 @@ def mirror_version(registered_model: str, v: RegistryVersion) -> ModelVersion:
         training_run=v.tags.get(RUN_TAG),
         metrics=dict(v.metrics),
         created=v.created,
+        recommended_requests=v.recommended,
     )
 
 

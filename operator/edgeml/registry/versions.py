@@ -11,6 +11,7 @@ RUN_TAG = f"{TAG_PREFIX}training-run"
 RUN_UID_TAG = f"{TAG_PREFIX}training-run-uid"
 DATASET_TAG = f"{TAG_PREFIX}dataset-sha256"
 TRIGGER_TAG = f"{TAG_PREFIX}trigger"
+RECOMMENDED_TAG = f"{TAG_PREFIX}recommended-"
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,12 @@ class RegistryVersion:
     @property
     def sha256(self) -> str | None:
         return self.tags.get(SHA256_TAG)
+
+    @property
+    def recommended(self) -> dict[str, str]:
+        """The pod requests the training profile recommends (cpu, memory), if profiled."""
+        return {
+            key: value
+            for key in ("cpu", "memory")
+            if (value := self.tags.get(RECOMMENDED_TAG + key))
+        }

@@ -45,6 +45,8 @@ TAG_DATASET_URI = "edgeml.io/dataset-uri"
 TAG_RUN_ID = "edgeml.io/run-id"
 TAG_VERSION = "edgeml.io/version"
 TAG_IMAGE = "edgeml.io/image"
+TAG_RECOMMENDED = "edgeml.io/recommended-"
+"""+ cpu / memory: the requests the profile recommends for an edge inference pod."""
 TRAINING_METRIC_PREFIX = "training."
 """Run metrics about the training itself (rows, seconds), not the model's evaluation."""
 
@@ -342,6 +344,11 @@ def log_and_register(config: TrainingConfig, record: RunRecord) -> RegisteredVer
                     TAG_TRIGGER: config.trigger,
                     TAG_DATASET_SHA256: record.dataset_sha256,
                     TAG_RUN_ID: run_id,
+                    **{
+                        f"{TAG_RECOMMENDED}{key}": str(value)
+                        for key, value in (record.profile.get("recommended") or {}).items()
+                        if key in ("cpu", "memory")
+                    },
                 },
             )
             number = int(version.version)

@@ -176,6 +176,15 @@ def test_mirror_version_without_tags_leaves_them_unset() -> None:
     bare = RegistryVersion(version=1, run_id=None, source=None, created=None)
     mirrored = mirror_version("vib", bare)
     assert (mirrored.sha256, mirrored.training_run, mirrored.dataset_digest) == (None, None, None)
+    assert mirrored.recommended_requests == {}
+
+
+def test_mirror_version_carries_the_profiles_recommended_requests() -> None:
+    tags = {"edgeml.io/recommended-cpu": "60m", "edgeml.io/recommended-memory": "96Mi"}
+    v = version(4, 0.91, **tags, **{"edgeml.io/recommended-gpu": "1"})
+    mirrored = mirror_version("vib", v)
+    assert mirrored.recommended_requests == {"cpu": "60m", "memory": "96Mi"}
+    assert mirrored.to_json()["recommendedRequests"] == {"cpu": "60m", "memory": "96Mi"}
 
 
 # --- plan_edge_model ------------------------------------------------------------------------------

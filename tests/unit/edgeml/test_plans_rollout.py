@@ -87,6 +87,30 @@ def test_a_first_target_starts_with_one_pod_of_the_first_wave() -> None:
     assert [e.reason for e in p.events] == ["RolloutStarted"]
 
 
+REQUESTS = {"cpu": "60m", "memory": "96Mi"}
+
+
+def test_pods_request_what_the_versions_profile_recommends() -> None:
+    m = model()
+    m["status"]["versions"] = [{"version": 3, "sha256": SHA3, "recommendedRequests": REQUESTS}]
+    made = creates(plan(body(), NODES, [], model=m))
+    assert made[0]["spec"]["containers"][0]["resources"] == {"requests": REQUESTS}
+
+
+def test_the_spec_resources_win_over_the_profile() -> None:
+    m = model()
+    m["status"]["champion"]["recommendedRequests"] = REQUESTS
+    b = body()
+    b["spec"]["serving"] = {"resources": {"limits": {"memory": "1Gi"}}}
+    made = creates(plan(b, NODES, [], model=m))
+    assert made[0]["spec"]["containers"][0]["resources"] == {"limits": {"memory": "1Gi"}}
+
+
+def test_an_unprofiled_version_gets_no_resources() -> None:
+    made = creates(plan(body(), NODES, []))
+    assert "resources" not in made[0]["spec"]["containers"][0]
+
+
 def converge(
     b: dict[str, Any], pods: list[dict[str, Any]], m: dict[str, Any], rounds: int = 10
 ) -> tuple[Plan[EdgeDeploymentStatus], list[dict[str, Any]]]:
