@@ -32,6 +32,40 @@ from unit.edgeml.rollout.world import T0, TEMPLATE, window
             False,
             False,
         ),
+        # Every request errors, so there are no predictions to compare: the error rate
+        # alone is conclusive and fails the window.
+        (
+            AnalysisObservation(
+                (
+                    MetricObservation("error-rate", 1.0, 0.0, 999),
+                    MetricObservation("prediction-shift", None, None, 0),
+                )
+            ),
+            True,
+            False,
+        ),
+        # A failing metric on too few samples is not conclusive, whatever the other says.
+        (
+            AnalysisObservation(
+                (
+                    MetricObservation("error-rate", 1.0, 0.0, 10),
+                    MetricObservation("prediction-shift", None, None, 0),
+                )
+            ),
+            False,
+            False,
+        ),
+        # One conclusive pass does not make up for a metric that could not be judged.
+        (
+            AnalysisObservation(
+                (
+                    MetricObservation("error-rate", 0.0, 0.0, 999),
+                    MetricObservation("prediction-shift", None, None, 0),
+                )
+            ),
+            False,
+            False,
+        ),
     ],
 )
 def test_measure(observation: AnalysisObservation | None, counted: bool, passed: bool) -> None:
