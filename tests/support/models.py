@@ -29,9 +29,9 @@ class Trained:
     run_id: str
 
 
-def rows(n: int = 64, seed: int = 5) -> np.ndarray:
+def rows(n: int = 64, seed: int = 5, features: int = FEATURES) -> np.ndarray:
     """Rows shaped like the training data, as float32."""
-    x, _ = make_classification(n, FEATURES, n_informative=4, random_state=seed)
+    x, _ = make_classification(n, features, n_informative=4, random_state=seed)
     return x.astype(np.float32)
 
 
@@ -101,7 +101,9 @@ def register_again(
     return Trained(int(made.version), tags.get("edgeml.io/sha256", of.sha256), of.run_id)
 
 
-def register_failing(registered_model: str, mlflow_uri: str, of: Trained) -> Trained:
+def register_failing(
+    registered_model: str, mlflow_uri: str, of: Trained, features: int = FEATURES
+) -> Trained:
     """A new version of `of` whose graph loads and serves health checks but fails every
     single-row inference at run time: its input goes through a Reshape to [-1, 7], which
     a row of 6 features cannot take (what a model exported with a broken shape looks like).
@@ -121,7 +123,7 @@ def register_failing(registered_model: str, mlflow_uri: str, of: Trained) -> Tra
             tracking_uri=mlflow_uri,
         )
         model = onnx.load(str(Path(local) / "model.onnx"))
-    model = fails_on_single_rows(model)
+    model = fails_on_single_rows(model, features)
     onnx.checker.check_model(model)
     with mlflow.start_run(experiment_id=client.get_run(of.run_id).info.experiment_id) as run:
         info = mlflow.onnx.log_model(model, name="model")

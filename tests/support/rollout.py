@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from kubernetes import client
 
-from support.models import rows
+from support.models import FEATURES, rows
 from support.wait import wait_for
 
 GROUP, VERSION = "edgeml.io", "v1alpha1"
@@ -49,9 +49,16 @@ def _ready(pod: Any) -> bool:
 class Traffic:
     """Clients on every node: one single-row inference request per ready pod every few ms."""
 
-    def __init__(self, core: client.CoreV1Api, namespace: str, deployment: str, model: str):
+    def __init__(
+        self,
+        core: client.CoreV1Api,
+        namespace: str,
+        deployment: str,
+        model: str,
+        features: int = FEATURES,
+    ):
         self.core, self.namespace = core, namespace
-        self.deployment, self.model = deployment, model
+        self.deployment, self.model, self.features = deployment, model, features
         self.stop = threading.Event()
         self.sent = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -64,7 +71,7 @@ class Traffic:
         return [p.status.pod_ip for p in pods if p.status.pod_ip and _ready(p)]
 
     def _run(self) -> None:
-        data = rows(256, seed=11)
+        data = rows(256, seed=11, features=self.features)
         url = "http://{}:8080/v2/models/" + self.model + "/infer"
         i = 0
         with httpx.Client(timeout=2) as http:
@@ -78,7 +85,7 @@ class Traffic:
                     for ip in targets:
                         row = data[i % len(data)].tolist()
                         i += 1
-                        body = {"inputs": [{"name": "input", "shape": [1, 6],
+                        body = {"inputs": [{"name": "input", "shape": [1, self.features],
                                             "datatype": "FP32", "data": row}]}  # fmt: skip
                         try:
                             http.post(url.format(ip), json=body)
@@ -94,10 +101,10 @@ class Traffic:
 
 @contextmanager
 def traffic(
-    core: client.CoreV1Api, namespace: str, deployment: str, model: str
+    core: client.CoreV1Api, namespace: str, deployment: str, model: str, features: int = FEATURES
 ) -> Iterator[Traffic]:
     """Traffic to the deployment's ready pods for the duration of the block."""
-    t = Traffic(core, namespace, deployment, model)
+    t = Traffic(core, namespace, deployment, model, features)
     try:
         yield t
     finally:
@@ -202,17 +209,21 @@ def time_rollback(
 ) -> RollbackTiming:
     """Watch a pinned bad version be rejected and rolled back; time it.
 
-    The clock starts at the `at` of the first counted, failing measurement (written to
-    status by the operator at the end of the window it judged), or, for a rejection without
+    Call it right after pinning `bad`. The clock starts at the `at` of the first counted,
+    failing measurement (written to status by the operator at the end of the window it
+    judged; whole seconds, so up to 1 s early), or, for a rejection without
     analysis (a failed sha256 check, a deadline), when the rejection was first seen. It
     stops when every one of `nodes` nodes has a ready pod of `stable` and no other.
     """
     seen: dict[str, datetime] = {}
+    # Status keeps the last rollout's measurements until the new one starts; those
+    # before this call (status times are whole seconds) belong to an earlier version.
+    called = datetime.now(UTC).replace(microsecond=0)
 
     def observe() -> tuple[dict[str, Any], dict[str, str]]:
         status = rollout.status()
         for m in (status.get("rollout") or {}).get("measurements") or []:
-            if m.get("counted") and not m.get("passed"):
+            if m.get("counted") and not m.get("passed") and _parse(m["at"]) >= called:
                 seen.setdefault("failing analysis window", _parse(m["at"]))
         if bad in status.get("rejectedVersions", []):
             seen.setdefault("rejection seen", datetime.now(UTC))

@@ -286,7 +286,8 @@ class Measurement(KubeModel):
     at: datetime
     """When it was taken."""
     counted: bool
-    """False when too few requests were seen for it to count."""
+    """False when too few requests were seen to judge it: it counts when every metric
+    had minSamples, or when one that had them is over its limit."""
     passed: bool
     """Whether every metric was within its limit."""
     results: list[AnalysisResult] = Field(default_factory=list)
