@@ -13,8 +13,6 @@ commands, and shows node events alone move pods (its operator's resync is 10 min
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,13 +170,7 @@ EDGE_ROLE = "node-role.kubernetes.io/edge"
 
 def _command(cluster: ClusterHandle, namespace: str, action: str) -> None:
     """`edgeml rollout ACTION` as a person types it, with the admin kubeconfig."""
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "edgeml"), "rollout", action, NAME, "-n", namespace],
-        env={"KUBECONFIG": cluster.kubeconfig, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = cluster.edgeml("rollout", action, NAME, "-n", namespace)
     assert done.returncode == 0, done.stderr
     assert f"to {action} the rollout of {namespace}/{NAME}" in done.stdout
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -260,22 +258,8 @@ def test_worse_version_is_not_promoted_and_manual_mode_waits_for_approval(
         what="the manual model to wait for approval",
     )
     assert waiting["status"].get("champion") is None
-    promoted = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "edgeml"),
-            "promote",
-            "manual",
-            "--version",
-            "1",
-            "-n",
-            namespace,
-            "--by",
-            "alice",
-        ],
-        env={"KUBECONFIG": cluster.kubeconfig, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
+    promoted = cluster.edgeml(
+        "promote", "manual", "--version", "1", "-n", namespace, "--by", "alice"
     )
     assert promoted.returncode == 0, promoted.stderr
     model = _champion(custom, namespace, "manual", 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from localcluster.settings import HACK_DIR, Settings
 
@@ -36,6 +37,16 @@ class ClusterHandle:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `hack/cluster ARGS` against this cluster."""
         return cluster_cli(*args)
+
+    def edgeml(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the `edgeml` command as a person would, with this cluster's admin kubeconfig."""
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "edgeml"), *args],
+            env={"KUBECONFIG": self.kubeconfig, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
 
     def component_logs(self) -> str:
         """The tail of every component's log, for failure reports."""

@@ -393,10 +393,17 @@ def _maybe_measure(
 
 
 def _wave_order(fleet: Sequence[NodeObservation], target: Version) -> list[str]:
-    """Wave order for `target`; nodes already on it come first so waves never reshuffle."""
+    """Wave order for `target`: nodes already on it first, so waves never reshuffle; then
+    online nodes; offline ones last, so a wave is never filled by nodes that cannot move
+    (a canary of offline nodes would pass its step and leave analysis nothing to read)."""
     base = order_nodes(((n.name, n.zone) for n in fleet), f"{target.version}:{target.sha256}")
     on_target = {n.name for n in fleet if n.assigned == target}
-    return [n for n in base if n in on_target] + [n for n in base if n not in on_target]
+    online = {n.name for n in fleet if n.online}
+    return (
+        [n for n in base if n in on_target]
+        + [n for n in base if n not in on_target and n in online]
+        + [n for n in base if n not in on_target and n not in online]
+    )
 
 
 def _pending(

@@ -149,14 +149,28 @@ def test_offline_nodes_are_skipped_recorded_and_caught_up() -> None:
     d, state = run(sim2, strategy, RolloutState(stable=V1), ticks=1)
     assert wave[0] not in on(d, V2)  # not moved while offline...
     assert next(r for r in d.nodes if r.name == wave[0]).note == "Offline"
-    d, state = run(sim2, strategy, state, ticks=2, start=1)  # ...and does not block the wave
+    assert len(on(d, V2)) == 3  # ...its slot in the wave went to an online node...
+    d, state = run(sim2, strategy, state, ticks=2, start=1)  # ...and the wave completed
     assert state.step >= 1
     sim2.set_online(wave[0], True)
-    d, state = run(sim2, strategy, state, ticks=1, start=3)
-    assert wave[0] in on(d, V2)  # caught up: its slot was in the moved wave
-    d, state = run(sim2, strategy, state, ticks=10, start=4)
+    d, state = run(sim2, strategy, state, ticks=10, start=3)
     assert d.phase == Phase.HEALTHY
     assert state.stable == V2
+    assert wave[0] in on(d, V2)  # caught up with the last wave
+
+
+def test_a_wave_is_filled_with_online_nodes_when_the_first_in_order_is_offline() -> None:
+    strategy = canary(NodesStep(1), PauseStep(None))
+    d, _ = run(Sim.of(nodes(4)), strategy, RolloutState(stable=V1), ticks=1)
+    first = on(d, V2)[0]
+    sim = Sim.of(nodes(4))
+    sim.set_online(first, False)
+    d, state = run(sim, strategy, RolloutState(stable=V1), ticks=3)
+    moved = on(d, V2)
+    assert len(moved) == 1
+    assert moved[0] != first
+    assert state.step == 1  # held at the pause with a canary that really serves
+    assert sim.serving(V2) == moved
 
 
 def test_a_node_offline_through_the_rollout_catches_up_to_the_new_stable() -> None:
