@@ -51,22 +51,30 @@ def load(core: client.CoreV1Api, namespace: str) -> Iterator[Traffic]:
 
 
 def _deploy(
-    custom: client.CustomObjectsApi, namespace: str, mlflow: str, tmp_path: Path, **spec: object
-) -> tuple[str, Trained]:
-    """An EdgeModel with one trained version and an EdgeDeployment pinned to it."""
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    mlflow: str,
+    tmp_path: Path,
+    more: int = 0,
+    **spec: object,
+) -> tuple[str, list[Trained]]:
+    """An EdgeModel with a trained version (and `more` versions of the same bytes,
+    registered before the operator first reads the registry), and an EdgeDeployment
+    pinned to the first."""
     model = hermetic_edge_model(MODEL)
     registered = model["spec"]["registry"]["registeredModel"]
     good = train_version(registered, mlflow, tmp_path)
+    versions = [good] + [register_again(registered, mlflow, good) for _ in range(more)]
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS["EdgeModel"], model)
     body = edge_deployment(
         NAME, MODEL, modelRef={"alias": DELETE, "version": good.version}, nodeSelector=PROCESS_EDGE
     )
     body["spec"].update(spec)
     Rollout(custom, client.CoreV1Api(custom.api_client), namespace, NAME).wait_model_knows(
-        MODEL, good.version
+        MODEL, versions[-1].version
     )
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgedeployments", body)
-    return registered, good
+    return registered, versions
 
 
 def test_rollout_waves_rollbacks_and_an_offline_node(
@@ -82,7 +90,7 @@ def test_rollout_waves_rollbacks_and_an_offline_node(
         pytest.skip("process nodes exist only on the local cluster")
     assert cluster.settings is not None
     mlflow = cluster.settings.mlflow_uri
-    registered, good = _deploy(custom, namespace, mlflow, tmp_path, strategy=STRATEGY)
+    registered, (good,) = _deploy(custom, namespace, mlflow, tmp_path, strategy=STRATEGY)
     ed = Rollout(custom, core, namespace, NAME)
 
     # 1. A first rollout: every wave, to every process edge node.
@@ -204,7 +212,8 @@ def test_rollout_commands_and_node_events(
         pytest.skip("process nodes exist only on the local cluster")
     assert cluster.settings is not None
     mlflow = cluster.settings.mlflow_uri
-    registered, good = _deploy(custom, namespace, mlflow, tmp_path, strategy=GATED)
+    # This operator reads the registry every 10 minutes only: every version is there first.
+    _, (good, second, third) = _deploy(custom, namespace, mlflow, tmp_path, 2, strategy=GATED)
     ed = Rollout(custom, core, namespace, NAME)
     every = {f"edge-proc-{i}" for i in range(3)}
 
@@ -215,7 +224,6 @@ def test_rollout_commands_and_node_events(
     assert ed.served() == dict.fromkeys(every, str(good.version))
 
     # pause holds a rollout; resume releases the pause but not the step; promote skips it.
-    second = register_again(registered, mlflow, good)
     ed.roll_to(MODEL, second.version)
     _held_at_pause_step(ed, second.version)
     _command(cluster, namespace, "pause")
@@ -238,7 +246,6 @@ def test_rollout_commands_and_node_events(
     assert ed.served() == dict.fromkeys(every, str(second.version))
 
     # abort returns the canary to stable and rejects the version.
-    third = register_again(registered, mlflow, good)
     ed.roll_to(MODEL, third.version)
     _held_at_pause_step(ed, third.version)
     _command(cluster, namespace, "abort")
@@ -289,7 +296,7 @@ def test_rollout_analysed_through_prometheus(
             "type": "Prometheus",
             "prometheus": {"address": address},
         }
-        registered, good = _deploy(custom, namespace, mlflow, tmp_path, strategy=strategy)
+        registered, (good,) = _deploy(custom, namespace, mlflow, tmp_path, strategy=strategy)
         ed = Rollout(custom, core, namespace, NAME)
         # The first rollout's analysis step needs counted measurements (minSamples 20 of
         # error-rate), which only Prometheus can give this EdgeDeployment.
