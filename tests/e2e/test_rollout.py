@@ -23,7 +23,7 @@ from support.cluster import ClusterHandle
 from support.models import Trained, register_again, register_failing, train_version
 from support.objects import DELETE, PLURALS, edge_deployment, hermetic_edge_model
 from support.operator import OperatorProcess
-from support.prometheus import prometheus, scrape_config
+from support.prometheus import pod_targets, prometheus, scrape_config
 from support.rollout import (
     ANALYSED,
     GROUP,
@@ -283,14 +283,16 @@ def test_rollout_analysed_through_prometheus(
     load: Traffic,
     tmp_path: Path,
 ) -> None:
-    """The Prometheus metrics source: a real Prometheus discovers the pods through the API
-    server and scrapes them; the operator judges the canary from PromQL alone."""
+    """The Prometheus metrics source: a real Prometheus scrapes the pods (discovered from
+    the API server); the operator judges the canary from PromQL alone."""
     if not cluster.local:
         pytest.skip("process nodes exist only on the local cluster")
     assert cluster.settings is not None
     mlflow = cluster.settings.mlflow_uri
-    scrape = scrape_config(cluster.kubeconfig, namespace)
-    with prometheus(tmp_path / "prometheus", scrape) as address:
+    with (
+        pod_targets(core, namespace, tmp_path / "targets.json") as targets,
+        prometheus(tmp_path / "prometheus", scrape_config(targets.path)) as address,
+    ):
         strategy = copy.deepcopy(STRATEGY)
         strategy["canary"]["analysis"]["source"] = {
             "type": "Prometheus",

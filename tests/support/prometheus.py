@@ -1,48 +1,88 @@
-"""A real Prometheus server (Debian's package) that discovers inference pods in the API.
+"""A real Prometheus server (Debian's package) scraping the inference pods of a namespace.
 
-It is configured the way a user would point one at an edge fleet: Kubernetes service
-discovery of pods in one namespace, keeping the pods of EdgeDeployments, scraping their
-/metrics by pod IP, and labelling series with `namespace` and `pod`.
+A user points Prometheus at an edge fleet with Kubernetes service discovery
+(`kubernetes_sd_configs`, or a Prometheus Operator PodMonitor) and relabels series with
+`namespace` and `pod`. Debian's build leaves Kubernetes discovery out, so here a thread
+reads the same pods from the API server every half second and hands them to Prometheus
+through file discovery, with the same labels. Scraping, storage and PromQL are
+Prometheus' own.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
+from kubernetes import client
 
 from support.operator import free_port
 from support.wait import wait_for
 
 
-def scrape_config(kubeconfig: str, namespace: str, port: int = 8080) -> dict[str, object]:
-    """The scrape job: pods with an `edgeml.io/deployment` label, by pod IP."""
+class PodTargets:
+    """Writes the namespace's inference pods as file-discovery targets until closed."""
+
+    def __init__(self, core: client.CoreV1Api, namespace: str, path: Path, port: int = 8080):
+        self.core, self.namespace, self.path, self.port = core, namespace, path, port
+        self.stop = threading.Event()
+        self.write()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def write(self) -> None:
+        """One discovery pass: every pod of an EdgeDeployment that has an IP."""
+        pods = self.core.list_namespaced_pod(
+            self.namespace, label_selector="edgeml.io/deployment"
+        ).items
+        groups = [
+            {
+                "targets": [f"{p.status.pod_ip}:{self.port}"],
+                "labels": {"namespace": self.namespace, "pod": p.metadata.name},
+            }
+            for p in pods
+            if p.status.pod_ip and not p.metadata.deletion_timestamp
+        ]
+        scratch = self.path.with_suffix(".tmp")
+        scratch.write_text(json.dumps(groups))
+        os.replace(scratch, self.path)  # Prometheus never reads half a file
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.5):
+            try:
+                self.write()
+            except Exception:  # an API blink; the next pass writes again
+                continue
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+@contextmanager
+def pod_targets(core: client.CoreV1Api, namespace: str, path: Path) -> Iterator[PodTargets]:
+    """PodTargets for the duration of the block."""
+    targets = PodTargets(core, namespace, path)
+    try:
+        yield targets
+    finally:
+        targets.close()
+
+
+def scrape_config(targets: Path) -> dict[str, object]:
+    """The scrape job: every second, the targets in `targets` (see PodTargets)."""
     return {
         "job_name": "edgeml-serve",
         "scrape_interval": "1s",
         "scrape_timeout": "1s",
-        "kubernetes_sd_configs": [
-            {"role": "pod", "kubeconfig_file": kubeconfig, "namespaces": {"names": [namespace]}}
-        ],
-        "relabel_configs": [
-            {
-                "source_labels": ["__meta_kubernetes_pod_label_edgeml_io_deployment"],
-                "regex": ".+",
-                "action": "keep",
-            },
-            {
-                "source_labels": ["__meta_kubernetes_pod_ip"],
-                "target_label": "__address__",
-                "replacement": f"$1:{port}",
-            },
-            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-        ],
+        "file_sd_configs": [{"files": [str(targets)], "refresh_interval": "1s"}],
     }
 
 
