@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import urllib.request
 import uuid
 from pathlib import Path
@@ -171,13 +172,8 @@ def test_job_exiting_3_fails_with_exit_code_3(
     assert terminated.message.strip() == "dataset is empty"
 
 
-@pytest.mark.parametrize("node_index", [0])
-def test_http_server_in_a_pod_answers_on_its_pod_ip(
-    cluster: ClusterHandle, core: client.CoreV1Api, namespace: str, node_index: int
-) -> None:
-    if not cluster.local:
-        pytest.skip("process nodes exist only on the local cluster")
-    node = f"edge-proc-{node_index}"
+def _web_pod(core: client.CoreV1Api, namespace: str, node: str) -> str:
+    """A pod on `node` serving "hello from web" on :8080; its IP once Ready."""
     core.create_namespaced_pod(
         namespace,
         {
@@ -222,8 +218,64 @@ def test_http_server_in_a_pod_answers_on_its_pod_ip(
         timeout=60,
         what="the web pod to be Ready",
     )
-    ip = pod.status.pod_ip
+    return str(pod.status.pod_ip or "")
+
+
+@pytest.mark.parametrize("node_index", [0])
+def test_http_server_in_a_pod_answers_on_its_pod_ip(
+    cluster: ClusterHandle, core: client.CoreV1Api, namespace: str, node_index: int
+) -> None:
+    if not cluster.local:
+        pytest.skip("process nodes exist only on the local cluster")
+    ip = _web_pod(core, namespace, f"edge-proc-{node_index}")
     assert ip, "the pod reports no IP"
     assert not ip.startswith("127."), f"expected a real, non-loopback pod IP, got {ip}"
     with urllib.request.urlopen(f"http://{ip}:8080/index.html", timeout=5) as resp:
         assert resp.read().decode().strip() == "hello from web"
+
+
+FETCH = """
+import sys, urllib.request
+with urllib.request.urlopen(f"http://{sys.argv[1]}:8080/index.html", timeout=5) as reply:
+    open("/dev/termination-log", "w").write(reply.read().decode())
+"""
+
+
+def test_a_pod_reaches_a_pod_on_another_node_and_nothing_beyond_the_machine(
+    cluster: ClusterHandle, core: client.CoreV1Api, namespace: str
+) -> None:
+    """Kubernetes' network model: every pod reaches every pod (the operator reads the
+    edge pods' metrics this way); the host forwards between node bridges only."""
+    if not cluster.local:
+        pytest.skip("process nodes exist only on the local cluster")
+    ip = _web_pod(core, namespace, "edge-proc-0")
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "client"},
+            "spec": {
+                "nodeName": "edge-proc-1",
+                "restartPolicy": "Never",
+                "tolerations": [EDGE_TOLERATION],
+                "containers": [
+                    {"name": "fetch", "image": TEST_IMAGE, "command": ["python", "-c", FETCH, ip]}
+                ],
+            },
+        },
+    )
+    done = wait_for(
+        lambda: core.read_namespaced_pod("client", namespace),
+        lambda p: p.status.phase in ("Succeeded", "Failed"),
+        timeout=60,
+        what="the client pod on edge-proc-1 to finish",
+    )
+    terminated = done.status.container_statuses[0].state.terminated
+    assert done.status.phase == "Succeeded", terminated.message
+    assert terminated.message.strip() == "hello from web"
+    # Whatever a pod sends elsewhere meets an unreachable default, never the host's route.
+    table = subprocess.run(
+        ["ip", "route", "show", "table", "4242"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "unreachable default" in table
+    rules = subprocess.run(["ip", "rule", "show"], capture_output=True, text=True, check=True)
+    assert "from 10.89.0.0/16 lookup 4242" in rules.stdout

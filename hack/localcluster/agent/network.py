@@ -2,7 +2,13 @@
 
 Node N owns 10.89.N.0/24 on bridge `emlbrN` (10.89.N.1 is its InternalIP and the
 pods' gateway); each pod gets netns `emlp-<uid8>` with `eth0` on that bridge.
-The host never forwards (ip_forward stays as it is), so nothing leaves the machine.
+
+Pods reach pods on other nodes, as Kubernetes' network model requires (the operator,
+itself a pod, reads the inference pods' /metrics by pod IP): the host forwards between
+the bridges only. Forwarding is switched on per bridge (the global ip_forward stays as
+it is), and a policy rule sends every packet from a pod address to routing table
+POD_TABLE, which holds the bridges' subnets and an `unreachable` default: nothing a pod
+sends can leave the machine.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ SUBNET = "10.89"
 FIRST_POD_OCTET = 2
 LAST_POD_OCTET = 254
 NETNS_DIR = "/run/netns"
+POD_TABLE = "4242"
+POD_SOURCES = f"{SUBNET}.0.0/16"
 
 
 class NetworkError(Exception):
@@ -109,19 +117,38 @@ def ensure_bridge(index: int, who: str) -> None:
         ip(["addr", "add", f"{gateway_ip(index)}/24", "dev", br], who)
     ip(["link", "set", br, "up"], who)
     ip(["route", "replace", "unreachable", subnet(index), "metric", "4242"], who)
+    _ensure_pod_table(who)
+    with open(f"/proc/sys/net/ipv4/conf/{br}/forwarding", "w") as flag:
+        flag.write("1")
+    ip(["route", "replace", subnet(index), "dev", br, "table", POD_TABLE], who)
+
+
+def _ensure_pod_table(who: str) -> None:
+    """The policy rule and the table's unreachable default (idempotent)."""
+    ip(["route", "replace", "unreachable", "default", "table", POD_TABLE], who)
+    rules = subprocess.run(["ip", "rule", "show"], capture_output=True, text=True, check=False)
+    if f"lookup {POD_TABLE}" not in rules.stdout:
+        ip(["rule", "add", "from", POD_SOURCES, "lookup", POD_TABLE, "priority", POD_TABLE], who)
 
 
 def set_bridge_up(index: int, up: bool, who: str) -> None:
     """Cut (down) or restore (up) the node's network."""
     ip(["link", "set", bridge_name(index), "up" if up else "down"], who)
+    if up:  # the kernel dropped the bridge's pod-table route when the link went down
+        ip(["route", "replace", subnet(index), "dev", bridge_name(index), "table", POD_TABLE], who)
 
 
 def delete_bridge(index: int, who: str) -> None:
-    """Remove the node's bridge and its safety route."""
+    """Remove the node's bridge and its safety route (and, with the last bridge, the
+    pod routing table and its rule)."""
     if link_exists(bridge_name(index)):
         ip(["link", "delete", bridge_name(index)], who, check=False)
     # Absent after a partial start: nothing to report then.
     _quiet(["route", "delete", "unreachable", subnet(index), "metric", "4242"])
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    if "emlbr" not in links:
+        _quiet(["rule", "delete", "from", POD_SOURCES, "lookup", POD_TABLE])
+        _quiet(["route", "flush", "table", POD_TABLE])
 
 
 def setup_pod(uid: str, index: int, octet: int, who: str) -> None:
