@@ -114,7 +114,7 @@ def _steady(
     if strategy.paused:
         moves = _hold(fleet)
     else:
-        moves = _realise(fleet, desired, _limit(strategy, fleet), _ranker(fleet, salt))
+        moves = _realise(fleet, desired, _limit(strategy, fleet), _ranker(fleet, salt), stable)
     behind = [n for n in fleet if n.online and moves.assignments[n.name] != stable]
     if moves.moved or behind:
         phase, reason = Phase.PROGRESSING, "CatchingUp"
@@ -147,7 +147,8 @@ def _rolled_back(
         )
     # Rollbacks go on under spec.paused: holding a bad version in place is never safer.
     desired = {n.name: stable for n in fleet}
-    moves = _realise(fleet, desired, _limit(strategy, fleet), _ranker(fleet, f"back:{target}"))
+    ranker = _ranker(fleet, f"back:{target}")
+    moves = _realise(fleet, desired, _limit(strategy, fleet), ranker, stable)
     if all(n.serves(stable) for n in fleet if n.online):
         if st.rolling_back:
             events.append(
@@ -301,9 +302,11 @@ def _forward(
         return _start_rollback(
             strategy, target, fleet, st, events, "ProgressDeadlineExceeded", message
         )
-    desired = {n.name: (target if n.name in canary else st.stable) for n in fleet}
+    # Outside the wave a node goes back to stable; before anything is stable it keeps
+    # what it has (an earlier, unfinished target serves better than nothing).
+    desired = {n.name: target if n.name in canary else (st.stable or n.assigned) for n in fleet}
     rank = {name: i for i, name in enumerate(order)}
-    moves = _realise(fleet, desired, _limit(strategy, fleet), rank.__getitem__)
+    moves = _realise(fleet, desired, _limit(strategy, fleet), rank.__getitem__, st.stable)
     if moves.moved:
         progressed_at = now
     st = replace(st, progressed_at=progressed_at, pending=pending)
@@ -413,11 +416,17 @@ def _pending(
 
     Canary nodes must serve the target; the others need only be assigned stable, so a
     stable pod failing for its own reasons does not stall (or roll back) the rollout.
+    Before anything is stable, the others are wherever they are.
     """
     return sum(
         1
         for n in fleet
-        if n.online and (not n.serves(target) if n.name in canary else n.assigned != stable)
+        if n.online
+        and (
+            not n.serves(target)
+            if n.name in canary
+            else stable is not None and n.assigned != stable
+        )
     )
 
 
@@ -435,16 +444,24 @@ def _realise(
     desired: Desired,
     limit: int,
     rank: Callable[[str], int],
+    stable: Version | None,
 ) -> _Moves:
     """Move nodes toward `desired` without taking more than `limit` online nodes down.
 
     Every online node that serves nothing counts against the limit, whatever the cause
     (no pod, starting, unverified): being conservative is what makes the bound provable.
-    Moving a node that serves nothing takes nothing down, so it is free; offline nodes
-    are never moved and
-    keep their assignment until they return.
+    The one exception is a node without a pod while no version is stable: nothing was
+    taken from it, since nodes keep their pods until a wave moves them (counting those
+    deadlocked a first rollout retargeted before it finished, with more pod-less nodes
+    than the limit). Moving a node that serves
+    nothing takes nothing down, so it is free; offline nodes are never moved and keep
+    their assignment until they return.
     """
-    down = sum(1 for n in fleet if n.online and not (n.pod and n.pod.serving))
+    down = sum(
+        1
+        for n in fleet
+        if n.online and not (n.pod and n.pod.serving) and (n.pod is not None or stable is not None)
+    )
     budget = max(0, limit - down)
     assignments: dict[str, Version | None] = {}
     notes: dict[str, str] = {}

@@ -136,6 +136,27 @@ def test_a_node_that_serves_nothing_moves_without_spending_budget() -> None:
     assert len(on(d, V2)) == 1  # n00 counted as down, so no other node moves yet
 
 
+def test_a_first_rollout_retargeted_midway_finishes_on_the_new_target() -> None:
+    """5 of 9 nodes got V1 before V2 replaced it as the target, with nothing stable: the
+    pod-less nodes are not "down", V1 keeps serving until V2's waves reach it, and V2
+    completes (this deadlocked once: 4 pod-less nodes over a limit of 1)."""
+    fleet = nodes(5, zones=3) + nodes(9, zones=3, on=None)[5:]
+    strategy = canary(
+        NodesStep(1), PauseStep(timedelta(seconds=5)), NodesStep("50%"), NodesStep("100%"),
+        analysis=None, max_unavailable=1,
+    )  # fmt: skip
+    sim = Sim.of(fleet)
+    state = RolloutState(canary=V1, step=2, step_started_at=T0, progressed_at=T0)
+    d, state = run(sim, strategy, state, ticks=1)
+    assert sorted(sim.serving(V1)) == [
+        f"n{i:02d}" for i in range(5) if f"n{i:02d}" not in on(d, V2)
+    ]
+    d, state = run(sim, strategy, state, ticks=30, start=1)
+    assert d.phase == Phase.HEALTHY
+    assert state.stable == V2
+    assert sorted(sim.serving(V2)) == [f"n{i:02d}" for i in range(9)]
+
+
 # --- offline nodes -----------------------------------------------------------------------------
 
 
