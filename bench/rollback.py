@@ -98,10 +98,13 @@ def main(argv: list[str] | None = None) -> int:
             nodeSelector=PROCESS_EDGE,
             strategy=STRATEGY,
         )
-        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgedeployments", body)
-        say(f"rolling out the good version {good.version} to the process nodes")
-        ed.wait_phase("Healthy", good.version)
+        # The clients run from the start: the first rollout's analysis needs requests too.
         with traffic(core, namespace, NAME, MODEL) as load:
+            custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, "edgedeployments", body
+            )
+            say(f"rolling out the good version {good.version} to the process nodes")
+            ed.wait_phase("Healthy", good.version)
             for run in range(1, args.runs + 1):
                 kind = "prediction shift" if run % 2 else "errors"
                 bad: Trained = (
@@ -124,6 +127,17 @@ def main(argv: list[str] | None = None) -> int:
                 )
             sent = load.sent
     finally:
+        # Delete our objects while the operator runs, so it releases their finalizers.
+        for plural in ("edgedeployments", "edgemodels"):
+            custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, plural)
+        wait_for(
+            lambda: custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, "edgedeployments"
+            )["items"],
+            lambda left: not left,
+            timeout=60,
+            what="the EdgeDeployment to be deleted",
+        )
         operator.terminate()
         operator.wait(30)
         core.delete_namespace(namespace)
