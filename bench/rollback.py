@@ -17,7 +17,6 @@ node serving the stable version again, ready. Results go to stdout and docs/benc
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -34,34 +33,13 @@ from rollout_scale import install_crds
 from localcluster.settings import Settings
 from support.models import Trained, register_again, register_failing, train_version
 from support.objects import DELETE, edge_deployment, hermetic_edge_model
+from support.operator import OperatorProcess
 from support.rollout import ANALYSED, GROUP, PROCESS_EDGE, VERSION, Rollout, time_rollback, traffic
 from support.wait import wait_for
 
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
 MODEL, NAME = "vibration", "vibration-edge"
 STRATEGY = ANALYSED  # as the e2e test
-
-
-def _operator(settings: Settings, namespace: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "edgeml"),
-            "run",
-            "--standalone",
-            f"--namespace={namespace}",
-            "--liveness=http://127.0.0.1:16699/healthz",
-            "--metrics-address=127.0.0.1",
-            "--metrics-port=16698",
-            "--log-format=text",
-        ],
-        env={
-            **os.environ,
-            "KUBECONFIG": str(settings.kubeconfig),
-            "EDGEML_MLFLOW_TRACKING_URI": settings.mlflow_uri,
-        },
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     namespace = f"bench-rollback-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": namespace}})
     log = Path(tempfile.mkstemp(prefix="edgeml-bench-rollback-", suffix=".log")[1])
-    operator = _operator(settings, namespace, log)
+    operator = OperatorProcess(
+        settings.kubeconfig, namespace, log, env={"EDGEML_MLFLOW_TRACKING_URI": settings.mlflow_uri}
+    )
+    operator.start()
     results: list[tuple[int, str, float, str]] = []
     try:
         model = hermetic_edge_model(MODEL)
@@ -138,8 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout=60,
             what="the EdgeDeployment to be deleted",
         )
-        operator.terminate()
-        operator.wait(30)
+        operator.stop()
         core.delete_namespace(namespace)
     seconds = [r[2] for r in results]
     rows = "\n".join(f"| {r} | {k} | {s:.1f} s | {why} |" for r, k, s, why in results)

@@ -15,8 +15,6 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +36,7 @@ from local_cluster_measure import (
 from edgeml.api.crds import KINDS, build_crd, peering_crds
 from support.models import register_again, train_version
 from support.objects import DELETE, edge_deployment, hermetic_edge_model
+from support.operator import OperatorProcess
 
 GROUP, VERSION = "edgeml.io", "v1alpha1"
 NAMESPACE = "bench"
@@ -146,25 +145,13 @@ def main(argv: list[str] | None = None) -> int:
             first = train_version(registered, settings.mlflow_uri, Path(tmp))
         second = register_again(registered, settings.mlflow_uri, first)
         log = Path(tempfile.mkstemp(prefix="edgeml-bench-operator-", suffix=".log")[1])
-        operator = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "edgeml"),
-                "run",
-                "--standalone",
-                f"--namespace={NAMESPACE}",
-                "--liveness=http://127.0.0.1:16599/healthz",
-                "--metrics-address=127.0.0.1",
-                "--metrics-port=16598",
-                "--log-format=text",
-            ],
-            env={
-                **os.environ,
-                "KUBECONFIG": str(settings.kubeconfig),
-                "EDGEML_MLFLOW_TRACKING_URI": settings.mlflow_uri,
-            },
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
+        operator = OperatorProcess(
+            settings.kubeconfig,
+            NAMESPACE,
+            log,
+            env={"EDGEML_MLFLOW_TRACKING_URI": settings.mlflow_uri},
         )
+        operator.start()
         try:
             custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "edgemodels", model)
             wait(
@@ -212,10 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
             second_took = timed_rollout(custom, second.version, nodes)
             say(f"  done in {second_took:.1f}s")
-            rss, peak = peak_rss_mb(operator.pid)
+            assert operator.proc is not None
+            rss, peak = peak_rss_mb(operator.proc.pid)
         finally:
-            operator.terminate()
-            operator.wait(30)
+            operator.stop()
     table = (
         "| rollout | nodes | waves | time to Healthy | target |\n"
         "|---|---:|---|---:|---:|\n"
