@@ -35,8 +35,8 @@ class QuietSuccess(logging.Filter):
     """Drop kopf's "Handler '...' succeeded." records (and its timers' and daemons').
 
     Every pod and node event runs a handler, so at 1,000 nodes these were most of the
-    log and, at posting level INFO, each one also became a Kubernetes Event on the pod.
-    Our reconciles log what they did; failures and retries are still logged by kopf.
+    log; dropped on the logger, they can never reach kopf's Event poster either. Our
+    reconciles log what they did; failures and retries are still logged by kopf.
     """
 
     SUCCESS = re.compile(r"^(Handler|Timer|Daemon) '[^']*' succeeded\.$")
