@@ -7,6 +7,8 @@ import json
 import os
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,24 @@ def rows(n: int = 64, seed: int = 5, features: int = FEATURES) -> np.ndarray:
     """Rows shaped like the training data, as float32."""
     x, _ = make_classification(n, features, n_informative=4, random_state=seed)
     return x.astype(np.float32)
+
+
+@contextmanager
+def mlflow_env(uri: str) -> Iterator[None]:
+    """MLflow's tracking and registry URIs in the environment for the block, then as
+    they were. Never `mlflow.set_tracking_uri`: it outlives the block and overrides the
+    environment for every later test in the process."""
+    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    previous = {key: os.environ.get(key) for key in keys}
+    os.environ.update(dict.fromkeys(keys, uri))
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def train_version(
@@ -63,16 +83,9 @@ def train_version(
             "estimator": {"class": "sklearn.linear_model.LogisticRegression", "params": {}},
         },
     }
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = mlflow_uri
     log = workdir / f"termination-{uuid.uuid4().hex[:6]}"
-    try:
+    with mlflow_env(mlflow_uri):
         code = train_main(["--config-json", json.dumps(config), "--termination-log", str(log)])
-    finally:
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
     assert code == 0, log.read_text()
     summary: dict[str, Any] = json.loads(log.read_text())
     return Trained(int(summary["modelVersion"]), summary["sha256"], summary["runId"])
@@ -108,12 +121,17 @@ def register_failing(
     single-row inference at run time: its input goes through a Reshape to [-1, 7], which
     a row of 6 features cannot take (what a model exported with a broken shape looks like).
     Registered with its true sha256, so it passes verification and only errors."""
+    with mlflow_env(mlflow_uri):
+        return _register_failing(registered_model, mlflow_uri, of, features)
+
+
+def _register_failing(
+    registered_model: str, mlflow_uri: str, of: Trained, features: int
+) -> Trained:
     import mlflow
     import onnx
     from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(mlflow_uri)
-    mlflow.set_registry_uri(mlflow_uri)  # models:/ URIs resolve through the registry
     client = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
     source = client.get_model_version(registered_model, str(of.version))
     with tempfile.TemporaryDirectory() as scratch:
