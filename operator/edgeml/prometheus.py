@@ -17,6 +17,9 @@ import urllib3
 
 from edgeml.rollout.signals import SAMPLE_NAMES, Sample
 
+SCRAPE_LABELS = frozenset({"job", "instance", "prometheus", "prometheus_replica", "replica"})
+"""Labels that tell scrapes of one series apart, not the series."""
+
 
 class PrometheusUnavailableError(RuntimeError):
     """The server could not be reached, or refused the query; the message says which."""
@@ -76,12 +79,25 @@ def pod_samples(
         return {}
     query = pod_series_query(namespace, pods, pod_label, namespace_label)
     out: dict[str, list[Sample]] = {}
-    for series in instant_query(address, query, timeout):
-        labels = dict(series.get("metric") or {})  # type: ignore[call-overload]
-        name = labels.pop("__name__", "")
-        pod = labels.get(pod_label, "")
-        value = series.get("value")
-        if not name or not pod or not isinstance(value, list) or len(value) != 2:
-            continue
-        out.setdefault(pod, []).append((name, labels, float(value[1])))
+    seen: set[tuple[str, ...]] = set()
+    try:
+        for series in instant_query(address, query, timeout):
+            labels = {str(k): str(v) for k, v in dict(series["metric"]).items()}  # type: ignore[call-overload]
+            name = labels.pop("__name__", "")
+            pod = labels.get(pod_label, "")
+            # The same series scraped twice (two jobs, HA replicas) is counted once.
+            key = (
+                pod,
+                name,
+                *sorted(f"{k}={v}" for k, v in labels.items() if k not in SCRAPE_LABELS),
+            )
+            if not name or not pod or key in seen:
+                continue
+            seen.add(key)
+            sample: list[object] = list(series["value"])  # type: ignore[call-overload]
+            out.setdefault(pod, []).append((name, labels, float(str(sample[1]))))
+    except (KeyError, TypeError, ValueError) as err:
+        raise PrometheusUnavailableError(
+            f"{address} answered a series analysis cannot read: {err}"
+        ) from err
     return out

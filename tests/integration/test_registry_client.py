@@ -8,7 +8,9 @@ what `mlflow.MlflowClient` sees on the same server.
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 import uuid
 
 import pytest
@@ -86,3 +88,33 @@ def test_an_unreachable_server_is_unavailable_quickly() -> None:
     # Port 9 on loopback (discard) refuses: the error names what was being done.
     with pytest.raises(RegistryUnavailableError, match="reading registered model m"):
         list_versions("http://127.0.0.1:9", "m")
+
+
+class _NotMlflow(http.server.BaseHTTPRequestHandler):
+    """What a tracking URI can point at by mistake: a proxy's login page, a wrong path."""
+
+    def do_GET(self) -> None:
+        status, body = (404, b"no such page") if "missing" in self.path else (200, b"<html>")
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("prefix", ["", "/missing"])
+def test_an_answer_that_is_not_mlflows_is_unavailable_never_empty(prefix: str) -> None:
+    # Taking an HTML 200 or a bare 404 for "no such model" would wipe the EdgeModel's
+    # versions and champion from its status.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotMlflow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_address[1]}{prefix}"
+        with pytest.raises(RegistryUnavailableError, match="not MLflow's API"):
+            list_versions(uri, "m")
+    finally:
+        server.shutdown()
+        thread.join(5)

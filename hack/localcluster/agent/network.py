@@ -6,9 +6,9 @@ pods' gateway); each pod gets netns `emlp-<uid8>` with `eth0` on that bridge.
 Pods reach pods on other nodes, as Kubernetes' network model requires (the operator,
 itself a pod, reads the inference pods' /metrics by pod IP): the host forwards between
 the bridges only. Forwarding is switched on per bridge (the global ip_forward stays as
-it is), and a policy rule sends every packet from a pod address to routing table
-POD_TABLE, which holds the bridges' subnets and an `unreachable` default: nothing a pod
-sends can leave the machine.
+it is), and policy rules send every packet from a pod address or arriving on a bridge
+to routing table POD_TABLE, which holds the bridges' subnets and an `unreachable`
+default: nothing a pod sends can leave the machine.
 """
 
 from __future__ import annotations
@@ -118,6 +118,11 @@ def ensure_bridge(index: int, who: str) -> None:
     ip(["link", "set", br, "up"], who)
     ip(["route", "replace", "unreachable", subnet(index), "metric", "4242"], who)
     _ensure_pod_table(who)
+    # By the bridge a packet came in on too: a pod that spoofs another source still
+    # meets the unreachable default.
+    rules = subprocess.run(["ip", "rule", "show"], capture_output=True, text=True, check=False)
+    if f"iif {br} lookup {POD_TABLE}" not in rules.stdout:
+        ip(["rule", "add", "iif", br, "lookup", POD_TABLE, "priority", POD_TABLE], who)
     with open(f"/proc/sys/net/ipv4/conf/{br}/forwarding", "w") as flag:
         flag.write("1")
     ip(["route", "replace", subnet(index), "dev", br, "table", POD_TABLE], who)
@@ -143,6 +148,7 @@ def delete_bridge(index: int, who: str) -> None:
     pod routing table and its rule)."""
     if link_exists(bridge_name(index)):
         ip(["link", "delete", bridge_name(index)], who, check=False)
+    _quiet(["rule", "delete", "iif", bridge_name(index), "lookup", POD_TABLE])
     # Absent after a partial start: nothing to report then.
     _quiet(["route", "delete", "unreachable", subnet(index), "metric", "4242"])
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout

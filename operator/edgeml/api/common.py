@@ -193,12 +193,8 @@ Name = Annotated[
 ]
 """A Kubernetes object name (DNS-1123 label)."""
 
-Quantity = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$", max_length=32
-    ),
-]
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN, max_length=32)]
 """A Kubernetes resource quantity such as `500m`, `2`, `256Mi`."""
 
 

@@ -59,9 +59,10 @@ def _call(tracking_uri: str, method: str, path: str, body: dict[str, Any]) -> di
     try:
         payload = json.loads(response.data or b"{}")
     except ValueError:
-        payload = {}
+        payload = None
     if response.status >= 500 or not isinstance(payload, dict):
-        raise RegistryUnavailableError(f"HTTP {response.status} from {url}")
+        # Not MLflow's JSON (a login page of a proxy, a wrong path): never "empty".
+        raise RegistryUnavailableError(f"HTTP {response.status} from {url}, not MLflow's API")
     if response.status >= 400:
         raise RegistryRequestError(
             response.status, str(payload.get("error_code", "")), str(payload.get("message", ""))
@@ -99,9 +100,11 @@ def list_versions(tracking_uri: str, name: str, limit: int = 50) -> list[Registr
         try:
             model = _call(tracking_uri, "GET", "/registered-models/get", {"name": name})
         except RegistryRequestError as err:
-            if err.code in NOT_FOUND_CODES or err.status == 404:
+            if err.code in NOT_FOUND_CODES:
                 return None
             raise
+        if not isinstance(model.get("registered_model"), dict):
+            raise RegistryUnavailableError(f"{tracking_uri} answered without a registered_model")
         aliases: dict[int, list[str]] = {}
         for entry in model.get("registered_model", {}).get("aliases", []):
             aliases.setdefault(int(entry["version"]), []).append(entry["alias"])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from edgeml.api.common import QUANTITY_PATTERN
 
 TAG_PREFIX = "edgeml.io/"
 SHA256_TAG = f"{TAG_PREFIX}sha256"
@@ -32,9 +35,15 @@ class RegistryVersion:
 
     @property
     def recommended(self) -> dict[str, str]:
-        """The pod requests the training profile recommends (cpu, memory), if profiled."""
+        """The pod requests the training profile recommends (cpu, memory), if profiled.
+
+        Tags are free text anyone with registry access can set: a value that is not a
+        Kubernetes quantity is dropped, or every pod of the version would be refused.
+        """
         return {
             key: value
             for key in ("cpu", "memory")
             if (value := self.tags.get(RECOMMENDED_TAG + key))
+            and re.fullmatch(QUANTITY_PATTERN, value)
+            and len(value) <= 32
         }

@@ -251,7 +251,8 @@ def _forward(
                     )
             if now < started + step.duration:
                 break
-            if template is not None and st.measured == 0:
+            # A step ends on a pass: failures within failureLimit do not carry it alone.
+            if template is not None and st.measured - st.failures == 0:
                 if not resume:
                     held_reason = "AnalysisInconclusive"
                     break
@@ -319,7 +320,8 @@ def _forward(
     if held_reason:
         phase, reason, held = Phase.PAUSED, held_reason, True
         message = (
-            f"Analysis at step {index} counted no measurement (too few samples); "
+            f"Analysis at step {index} counted no passing measurement ({st.measured} "
+            f"counted, {st.failures} failed, too few samples in the rest); "
             "resume to continue, promote, or abort."
         )
     elif isinstance(step_now, AnalysisStep):
@@ -450,17 +452,20 @@ def _realise(
 
     Every online node that serves nothing counts against the limit, whatever the cause
     (no pod, starting, unverified): being conservative is what makes the bound provable.
-    The one exception is a node without a pod while no version is stable: nothing was
-    taken from it, since nodes keep their pods until a wave moves them (counting those
-    deadlocked a first rollout retargeted before it finished, with more pod-less nodes
-    than the limit). Moving a node that serves
-    nothing takes nothing down, so it is free; offline nodes are never moved and keep
-    their assignment until they return.
+    The one exception is a node without a pod that is to stay without one (no version is
+    stable and no wave has reached it): nothing was taken from it, since nodes keep
+    their pods until a wave moves them (counting those deadlocked a first rollout
+    retargeted before it finished, with more pod-less nodes than the limit). A pod-less
+    node a wave wants counts, so a pod that failed to come back still holds the budget.
+    Moving a node that serves nothing takes nothing down, so it is free; offline nodes
+    are never moved and keep their assignment until they return.
     """
     down = sum(
         1
         for n in fleet
-        if n.online and not (n.pod and n.pod.serving) and (n.pod is not None or stable is not None)
+        if n.online
+        and not (n.pod and n.pod.serving)
+        and (n.pod is not None or stable is not None or desired[n.name] is not None)
     )
     budget = max(0, limit - down)
     assignments: dict[str, Version | None] = {}

@@ -233,8 +233,8 @@ class ServingApp:
         log.error("inference failed: %s", " ".join(str(exc).split())[:500])
         self.metrics.server_error.inc()
         self.metrics.latency_child.observe(time.perf_counter() - started)
-        first = " ".join(str(exc).split())[:300]
-        return _error(500, f"inference failed: {type(exc).__name__}: {first}")
+        # The graph's own words (node names, paths) stay in the log, not with the client.
+        return _error(500, f"inference failed inside the model ({type(exc).__name__})")
 
     def _respond(
         self,

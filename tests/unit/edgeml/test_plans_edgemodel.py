@@ -184,6 +184,8 @@ def test_mirror_version_carries_the_profiles_recommended_requests() -> None:
     v = version(4, 0.91, **tags, **{"edgeml.io/recommended-gpu": "1"})
     mirrored = mirror_version("vib", v)
     assert mirrored.recommended_requests == {"cpu": "60m", "memory": "96Mi"}
+    bad = version(5, 0.91, **{**tags, "edgeml.io/recommended-cpu": "lots"})
+    assert mirror_version("vib", bad).recommended_requests == {"memory": "96Mi"}
     assert mirrored.to_json()["recommendedRequests"] == {"cpu": "60m", "memory": "96Mi"}
 
 

@@ -285,6 +285,31 @@ def test_a_passing_analysis_measures_every_interval_then_moves_on() -> None:
     assert state.stable == V2
 
 
+def test_failures_within_the_limit_alone_do_not_pass_the_step() -> None:
+    """Every window fails, but fewer times than failureLimit: the step must not end as if
+    the canary had passed; it is held, as when nothing could be measured."""
+    assert ANALYSED.analysis is not None
+    strategy = replace(ANALYSED, analysis=replace(ANALYSED.analysis, failure_limit=10))
+    sim = Sim.of(nodes(4))
+    bad = window(error_rate=0.5)
+    d, state = run(sim, strategy, RolloutState(stable=V1), ticks=2)
+    d, state = run(sim, strategy, state, ticks=20, start=2, observation=bad)
+    assert state.failures > 0
+    assert state.step == 1
+    assert (d.phase, d.reason) == (Phase.PAUSED, "AnalysisInconclusive")
+    assert state.stable == V1
+
+
+def test_a_wave_node_whose_pod_is_gone_holds_the_budget_of_a_first_rollout() -> None:
+    """No stable version; a node in the wave lost its pod (a create that failed after the
+    delete): it counts as down, so no other serving node is taken meanwhile."""
+    fleet = nodes(4, on=V3)
+    fleet[0] = replace(fleet[0], pod=None)
+    strategy = canary(NodesStep("100%"), analysis=None, max_unavailable=1)
+    d = decide_rollout(strategy, V2, fleet, RolloutState(canary=V2), now=T0)
+    assert on(d, V2) == ["n00"]  # the pod-less node moves for free; nobody else yet
+
+
 @pytest.mark.parametrize(("failure_limit", "rolled_back"), [(0, True), (1, True), (2, False)])
 def test_more_failures_than_the_limit_roll_back(failure_limit: int, rolled_back: bool) -> None:
     assert ANALYSED.analysis is not None
