@@ -128,15 +128,11 @@ def run_floor_server(port: int) -> int:
 def run_in_process(model_path: str, requests: int) -> int:
     """Time `InferenceSession.run` on one row; print p50/p99 µs and VmRSS as JSON."""
     import numpy as np
-    import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
+    # Imports only onnxruntime: the raw baseline carries nothing of edgeml serve.
+    from edgeml.training.session import onnx_session
+
+    session = onnx_session(model_path)
     row = np.asarray([json.loads(os.environ["BENCH_ROW"])], dtype=np.float32)
     feeds = {session.get_inputs()[0].name: row}
     names = [o.name for o in session.get_outputs()]
