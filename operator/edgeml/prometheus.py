@@ -59,9 +59,9 @@ def instant_query(address: str, promql: str, timeout: float) -> list[dict[str, o
     if response.status != 200 or not isinstance(body, dict) or body.get("status") != "success":
         error = body.get("error", "") if isinstance(body, dict) else ""
         raise PrometheusUnavailableError(f"{url} answered HTTP {response.status}: {error}"[:300])
-    data = body.get("data") or {}
-    if data.get("resultType") != "vector":
-        raise PrometheusUnavailableError(f"{url} gave a {data.get('resultType')}, not a vector")
+    data = body.get("data")
+    if not isinstance(data, dict) or data.get("resultType") != "vector":
+        raise PrometheusUnavailableError(f"{url} gave no instant vector")
     result: list[dict[str, object]] = data.get("result") or []
     return result
 
@@ -96,7 +96,7 @@ def pod_samples(
             seen.add(key)
             sample: list[object] = list(series["value"])  # type: ignore[call-overload]
             out.setdefault(pod, []).append((name, labels, float(str(sample[1]))))
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise PrometheusUnavailableError(
             f"{address} answered a series analysis cannot read: {err}"
         ) from err
