@@ -4,14 +4,17 @@
     PYTHONPATH=hack:operator:tests .venv/bin/python hack/demo_canary.py bad-version NS MODEL
 
 `traffic` plays the edge clients: single-row inference requests to every ready pod of
-the deployment until killed. `bad-version` registers, next to the EdgeModel's champion,
-a version whose ONNX graph loads but fails every single-row request (a broken export),
+the deployment until killed, or until the process that started it is gone (a demo
+interrupted by a signal that skips its EXIT trap must not leave clients behind: they
+would go on sending requests to pod addresses that no longer exist). `bad-version`
+registers, next to the EdgeModel's champion, a version whose ONNX graph loads but fails every single-row request (a broken export),
 and prints its version number. Both use the test suite's helpers, so the demo exercises
 what `tests/e2e/test_rollout.py` asserts.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -23,6 +26,7 @@ from support.models import Trained, register_failing
 from support.rollout import GROUP, VERSION, traffic
 
 FEATURES = 8  # the demo's vibration dataset
+PARENT_CHECK_SECONDS = 0.5
 
 
 def main(argv: list[str]) -> int:
@@ -33,8 +37,12 @@ def main(argv: list[str]) -> int:
         _, namespace, deployment, model = argv
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        parent = os.getppid()
         with traffic(client.CoreV1Api(api), namespace, deployment, model, FEATURES):
-            stop.wait()
+            # An orphan is re-parented (to init or a subreaper): then the demo is gone.
+            while not stop.wait(PARENT_CHECK_SECONDS) and os.getppid() == parent:
+                pass
         return 0
     if argv[:1] == ["bad-version"] and len(argv) == 3:
         _, namespace, model = argv

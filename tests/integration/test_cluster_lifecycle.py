@@ -128,3 +128,43 @@ def test_component_dying_at_start_is_reported_and_down_cleans_up(
     assert down.returncode == 0, down.stderr
     assert find_strays(str(settings.cluster_dir)) == []
     assert leftovers(settings) == []
+
+
+def test_install_on_a_cluster_that_never_had_the_crds(
+    spare: tuple[dict[str, str], Settings],
+) -> None:
+    """hack/install, as the demo runs it, on a brand-new cluster: CRDs first, then the rest."""
+    import subprocess
+
+    from localcluster.build import binary
+
+    env, settings = spare
+    assert cluster_cli("up", env=env).returncode == 0
+    kubectl = [str(binary(settings, "kubectl")), "--kubeconfig", str(settings.kubeconfig)]
+    crds = subprocess.run(
+        [*kubectl, "get", "crds", "-o", "name"], capture_output=True, text=True, check=True
+    )
+    assert crds.stdout.strip() == "", f"a new cluster has no CRDs, this one has {crds.stdout}"
+    installed = subprocess.run(
+        [str(Path(__file__).resolve().parents[2] / "hack" / "install")],
+        env={**os.environ, **env, "KUBECONFIG": str(settings.kubeconfig)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    peering = subprocess.run(
+        [*kubectl, "get", "clusterkopfpeering", "edgeml", "-o", "name"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert peering.returncode == 0, peering.stderr
+    deployment = subprocess.run(
+        [*kubectl, "-n", "edgeml-system", "get", "deployment", "edgeml", "-o", "name"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert deployment.returncode == 0, deployment.stderr
