@@ -7,9 +7,9 @@
 the deployment until killed, or until the process that started it is gone (a demo
 interrupted by a signal that skips its EXIT trap must not leave clients behind: they
 would go on sending requests to pod addresses that no longer exist). `bad-version`
-registers, next to the EdgeModel's champion, a version whose ONNX graph loads but fails every single-row request (a broken export),
-and prints its version number. Both use the test suite's helpers, so the demo exercises
-what `tests/e2e/test_rollout.py` asserts.
+registers, next to the EdgeModel's champion, a version whose ONNX graph loads but fails
+every single-row request (a broken export), and prints its version number. Both use
+the test suite's helpers, so the demo exercises what `tests/e2e/test_rollout.py` asserts.
 """
 
 from __future__ import annotations
