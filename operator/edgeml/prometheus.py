@@ -11,10 +11,12 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 
 import urllib3
 
+from edgeml.drift.windows import WindowCounts, bins_from_cumulative
 from edgeml.rollout.signals import SAMPLE_NAMES, Sample
 
 SCRAPE_LABELS = frozenset({"job", "instance", "prometheus", "prometheus_replica", "replica"})
@@ -100,4 +102,111 @@ def pod_samples(
         raise PrometheusUnavailableError(
             f"{address} answered a series analysis cannot read: {err}"
         ) from err
+    return out
+
+
+# --- drift windows: increase() of the pods' cumulative counters over the window --------
+
+_WINDOW_SERIES = {
+    "features": ("edgeml_serve_feature_value_bucket", ("version", "feature", "le")),
+    "classes": ("edgeml_serve_predictions_total", ("version", "class")),
+    "values": ("edgeml_serve_prediction_value_bucket", ("version", "le")),
+    "confusion": ("edgeml_serve_feedback_confusion_total", ("version", "label", "predicted")),
+    "labelled": ("edgeml_serve_feedback_total", ("version",)),
+    "absolute": ("edgeml_serve_feedback_absolute_error_total", ("version",)),
+    "squared": ("edgeml_serve_feedback_squared_error_total", ("version",)),
+}
+
+
+def window_query(
+    series: str,
+    by: Sequence[str],
+    namespace: str,
+    pods: Sequence[str],
+    seconds: int,
+    pod_label: str = "pod",
+    namespace_label: str = "namespace",
+) -> str:
+    """`sum by (...) (increase(series{namespace, pods}[window]))`: counter resets (a
+    restarted pod) are handled by increase() itself."""
+    wanted = "|".join(re.escape(p) for p in sorted(pods))
+    return (
+        f"sum by ({', '.join(by)}) (increase({series}{{{namespace_label}={_quote(namespace)}, "
+        f"{pod_label}=~{_quote(wanted)}}}[{seconds}s]))"
+    )
+
+
+def window_counts(
+    address: str,
+    namespace: str,
+    pods_by_group: Mapping[str, Sequence[str]],
+    seconds: int,
+    timeout: float,
+    pod_label: str = "pod",
+    namespace_label: str = "namespace",
+) -> dict[str, list[WindowCounts]]:
+    """Per group of pods (a zone), the window counts of each version they served."""
+    out: dict[str, list[WindowCounts]] = {}
+    for group, pods in sorted(pods_by_group.items()):
+        if not pods:
+            continue
+        rows: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for key, (series, by) in _WINDOW_SERIES.items():
+            query = window_query(series, by, namespace, pods, seconds, pod_label, namespace_label)
+            try:
+                rows[key] = [
+                    ({str(k): str(v) for k, v in dict(s["metric"]).items()},  # type: ignore[call-overload]
+                     float(str(list(s["value"])[1])))  # type: ignore[call-overload]
+                    for s in instant_query(address, query, timeout)
+                ]  # fmt: skip
+            except (KeyError, TypeError, ValueError, IndexError) as err:
+                raise PrometheusUnavailableError(
+                    f"{address} answered a series the drift window cannot read: {err}"
+                ) from err
+        out[group] = _windows_of(rows, len(pods), float(seconds))
+    return out
+
+
+def _windows_of(
+    rows: Mapping[str, list[tuple[dict[str, str], float]]], pods: int, seconds: float
+) -> list[WindowCounts]:
+    versions = sorted(
+        {labels.get("version", "") for series in rows.values() for labels, _ in series}
+    )
+    out = []
+    for version in versions:
+        if not version:
+            continue
+        mine = {k: [(lab, v) for lab, v in series if lab.get("version") == version]
+                for k, series in rows.items()}  # fmt: skip
+        buckets: dict[str, dict[float, float]] = defaultdict(dict)
+        for labels, value in mine["features"]:
+            buckets[labels.get("feature", "")][float(labels["le"])] = value
+        classes = {labels.get("class", ""): value for labels, value in mine["classes"]}
+        values = {float(labels["le"]): value for labels, value in mine["values"]}
+        confusion: dict[str, dict[str, float]] = defaultdict(dict)
+        for labels, value in mine["confusion"]:
+            confusion[labels.get("label", "")][labels.get("predicted", "")] = max(value, 0.0)
+        prediction_bins = bins_from_cumulative(values) if values else ()
+        rows_predicted = sum(classes.values()) if classes else sum(prediction_bins)
+
+        def total(key: str, mine: Mapping[str, list[tuple[dict[str, str], float]]] = mine) -> float:
+            return max(sum(v for _, v in mine[key]), 0.0)
+
+        out.append(
+            WindowCounts(
+                version=version,
+                rows=max(rows_predicted, 0.0),
+                features={name: bins_from_cumulative(b) for name, b in buckets.items() if name},
+                prediction_kind="regression" if values and not classes else "classification",
+                classes={k: max(v, 0.0) for k, v in classes.items()},
+                prediction_bins=prediction_bins,
+                labelled=total("labelled"),
+                confusion=dict(confusion),
+                absolute_error_sum=total("absolute"),
+                squared_error_sum=total("squared"),
+                covered_seconds=seconds,
+                pods=pods,
+            )
+        )
     return out

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, StringConstraints
 
 from edgeml.api.common import Cron, Duration, KubeModel, LocalObjectReference, StatusBase
+from edgeml.api.edgedeployment import MetricsSource
 
 
 class DataDrift(KubeModel):
@@ -24,6 +25,11 @@ class DataDrift(KubeModel):
                     "rule": "self.method != 'ks' || self.threshold <= 1.0",
                     "message": "a Kolmogorov-Smirnov (ks) threshold must be at most 1",
                 },
+                {
+                    "rule": "!has(self.window) || (duration(self.window) >= duration('1m') "
+                    "&& duration(self.window) <= duration('24h'))",
+                    "message": "window must be between 1m and 24h (the pods keep 24 hours)",
+                },
             ]
         }
     )
@@ -33,12 +39,19 @@ class DataDrift(KubeModel):
     (Jensen-Shannon distance)."""
     threshold: Annotated[float, Field(gt=0, le=10)] = 0.2
     """A feature has drifted when its score exceeds this."""
+    prediction_threshold: Annotated[float, Field(gt=0, le=10)] | None = None
+    """The predictions (classes, or regression bins) have drifted when their score, by
+    the same method, exceeds this; `threshold` when omitted."""
     window: Duration = "15m"
-    """The span of live data compared with the baseline."""
+    """The span of live data compared with the baseline: the pods' counts of the last
+    `window` (at least 1m, at most 24h; windows over an hour are whole hours)."""
     min_samples: Annotated[int, Field(ge=1)] = 500
     """Rows needed in the window before a score counts."""
-    features: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] | None = None
-    """Features to watch; all when omitted."""
+    features: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] | None = Field(
+        default=None, max_length=1000
+    )
+    """Features to watch (model inputs, or categorical columns, which are scored over
+    their categories); all when omitted."""
 
 
 class ConceptDrift(KubeModel):
@@ -64,6 +77,29 @@ class ConceptDrift(KubeModel):
     """Drifted when the metric rises above this."""
     min_samples: Annotated[int, Field(ge=1)] = 100
     """Feedback labels needed before the metric counts."""
+
+
+class Evaluation(KubeModel):
+    """How often drift is evaluated, and how many evaluations make a decision."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.interval) || duration(self.interval) >= duration('5s')",
+                    "message": "interval must be at least 5s",
+                }
+            ]
+        }
+    )
+
+    interval: Duration | None = None
+    """Time between evaluations; a fifth of the window when omitted (at least 10s)."""
+    consecutive: Annotated[int, Field(ge=1, le=100)] = 2
+    """Evaluations in a row that must find drift before Drifted turns True, and that
+    must find it gone before it clears."""
+    hysteresis: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    """Drift clears only once every score is below threshold * (1 - hysteresis)."""
 
 
 class DriftPolicySpec(KubeModel):
@@ -93,17 +129,125 @@ class DriftPolicySpec(KubeModel):
     RetrainAndDeploy: also let the new version roll out if it becomes champion."""
     cooldown: Duration = "6h"
     """The least time between two retrains triggered by this policy."""
+    evaluation: Evaluation = Field(default_factory=Evaluation)
+    """Evaluation interval and the decision rule."""
+    source: MetricsSource | None = None
+    """Where the pods' window counts are read: PodIP (each pod's /drift/window),
+    APIServerProxy, or Prometheus (increase() of the pods' counters over the window);
+    the EdgeDeployment's analysis source when omitted, else PodIP."""
+
+
+class FeatureDrift(KubeModel):
+    """One feature's score in the latest evaluation."""
+
+    name: str
+    """The feature (a model input, or a categorical column)."""
+    score: float
+    """Its score by the policy's method."""
+    drifted: bool = False
+    """Whether the score exceeds the threshold."""
+    q_value: float | None = None
+    """The chi-square test's p-value of its bin counts, Benjamini-Hochberg adjusted across
+    features; reported, not decisive (at large samples any shift is significant)."""
+
+
+class ZoneDrift(KubeModel):
+    """One zone's result in the latest evaluation."""
+
+    zone: str
+    """The zone (topology.kubernetes.io/zone of the pods' nodes)."""
+    drifted: bool = False
+    """Whether drift was found there."""
+    samples: int = 0
+    """Rows its pods predicted in the window."""
+    reasons: list[str] = Field(default_factory=list)
+    """What drifted there: DataDrift, PredictionDrift, ConceptDrift."""
+    top: list[FeatureDrift] = Field(default_factory=list)
+    """Its worst features (at most 3)."""
+    prediction_score: float | None = None
+    """Its prediction drift score."""
+
+
+class ConceptStatus(KubeModel):
+    """The live metric from feedback labels."""
+
+    metric: str
+    """The metric (spec.conceptDrift.metric)."""
+    value: float | None = None
+    """Its value over the window's labelled rows; absent below minSamples labels."""
+    labelled: int = 0
+    """Feedback labels in the window."""
+    coverage: float | None = None
+    """Labelled rows / predicted rows in the window (labels arrive late and partly)."""
+
+
+class EvaluationStatus(KubeModel):
+    """What the latest evaluation looked at."""
+
+    method: str
+    """psi, ks or jsd."""
+    threshold: float
+    """The feature threshold."""
+    window: str
+    """The window (spec.dataDrift.window)."""
+    samples: int = 0
+    """Rows the fleet's pods predicted in the window."""
+    covered_seconds: float | None = None
+    """The shortest span a pod's counts covered (shorter while pods are young)."""
+    pods: int = 0
+    """Pods whose counts were read."""
+    pods_total: int = 0
+    """Pods serving the deployment."""
+    versions: list[str] = Field(default_factory=list)
+    """Model versions the pods served, each compared with its own baseline."""
+    source: str = "PodIP"
+    """Where the counts came from."""
+
+
+class WorstFeature(KubeModel):
+    """The feature with the highest score in the fleet."""
+
+    name: str
+    """The feature."""
+    score: float
+    """Its score."""
+
+
+class Streak(KubeModel):
+    """Evaluations in a row that found drift, and that found it gone."""
+
+    drifting: int = 0
+    """Evaluations in a row that found drift."""
+    clear: int = 0
+    """Evaluations in a row that found every score below the hysteresis margin."""
 
 
 class DriftPolicyStatus(StatusBase):
     """The observed state of a DriftPolicy."""
 
     drifted: bool | None = None
-    """Whether the latest evaluation found drift; absent until drift is evaluated."""
+    """The decision: whether the policy is in a drift episode (absent until decided)."""
     scores: dict[str, float] = Field(default_factory=dict)
-    """The latest score per feature (data drift) or metric (concept drift)."""
+    """The fleet's latest score per feature (at most 20, worst first), `prediction` for
+    the predictions and the concept metric by its name."""
+    features: list[FeatureDrift] = Field(default_factory=list)
+    """The fleet's features in the latest evaluation, worst first (at most 20)."""
+    worst: WorstFeature | None = None
+    """The fleet's worst feature."""
+    prediction_score: float | None = None
+    """The fleet's prediction drift score."""
+    zones: list[ZoneDrift] = Field(default_factory=list)
+    """Each zone's result (at most 50, drifted first)."""
+    concept: ConceptStatus | None = None
+    """The live metric from feedback labels (spec.conceptDrift)."""
+    evaluation: EvaluationStatus | None = None
+    """What the latest evaluation looked at."""
+    streak: Streak = Field(default_factory=Streak)
+    """The decision's memory, so an operator restart resumes it."""
     last_evaluated: datetime | None = None
     """When drift was last evaluated."""
+    drifted_since: datetime | None = None
+    """When the current drift episode began."""
     last_retrain: datetime | None = None
     """When this policy last created a TrainingRun."""
     triggered_runs: list[str] = Field(default_factory=list)

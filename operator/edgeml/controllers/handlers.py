@@ -14,10 +14,11 @@ from edgeml.api.common import GROUP, VERSION
 from edgeml.api.kinds import KINDS, KindInfo
 from edgeml.config import OperatorConfig
 from edgeml.controllers.deployment import act_on_deployment, observe_deployment
+from edgeml.controllers.drift import act_on_drift, observe_drift
 from edgeml.controllers.reconcile import Controller, reconcile
 from edgeml.controllers.registry import act_on_model, observe_model
 from edgeml.kube.reads import get_custom, get_job, list_pods
-from edgeml.metrics import PHASES
+from edgeml.metrics import DRIFT, PHASES
 from edgeml.objects.inference import DEPLOYMENT_LABEL
 from edgeml.objects.meta import MANAGED_BY
 from edgeml.objects.training_job import RUN_LABEL, job_name
@@ -44,13 +45,6 @@ def _model_of(parsed: Parsed[Any, Any]) -> dict[str, Any] | None:
     if parsed.obj is None:
         return None
     return get_custom("edgemodels", parsed.metadata.namespace or "", parsed.obj.spec.model_ref.name)
-
-
-def _deployment_of(parsed: Parsed[Any, Any]) -> dict[str, Any] | None:
-    if parsed.obj is None:
-        return None
-    name = parsed.obj.spec.deployment_ref.name
-    return get_custom("edgedeployments", parsed.metadata.namespace or "", name)
 
 
 def _training_world(parsed: Parsed[Any, Any]) -> TrainingWorld:
@@ -86,7 +80,10 @@ CONTROLLERS: tuple[Controller, ...] = (
         act_on_deployment,
     ),
     Controller(
-        _info("DriftPolicy"), _deployment_of, lambda p, w, now: plan_drift_policy(p, w, now=now)
+        _info("DriftPolicy"),
+        lambda parsed: observe_drift(parsed, config()),
+        lambda p, w, now: plan_drift_policy(p, w, now=now),
+        act_on_drift,
     ),
 )
 
@@ -97,7 +94,7 @@ BY_KIND = {ctrl.info.kind: ctrl for ctrl in CONTROLLERS}
 def register(ctrl: Controller) -> None:
     """Register the event, timer and delete handlers of one kind."""
     plural = ctrl.info.plural
-    if plural == "edgedeployments":
+    if plural in LOOPED:
         return  # a daemon per object instead: see below
 
     @kopf.on.event(GROUP, VERSION, plural, id=f"{plural}-event")
@@ -123,22 +120,24 @@ for _ctrl in CONTROLLERS:
     register(_ctrl)
 
 
-# --- EdgeDeployments: one loop per object, woken by what it watches -----------------------
+# --- EdgeDeployments and DriftPolicies: one loop per object, woken by what it watches ---
 #
 # A rollout reacts to many small changes (each pod turning ready, a node going offline).
 # Reconciling on every one of them would list a thousand pods a thousand times; instead
 # each EdgeDeployment has a daemon that reconciles when woken, after a short debounce
-# that gathers a burst of changes into one pass, and at the machine's next timer.
+# that gathers a burst of changes into one pass, and at the machine's next timer. A
+# DriftPolicy's loop wakes at its next evaluation (the plan's requeue_at), whatever the
+# operator-wide resync interval.
 
 DEBOUNCE_SECONDS = 0.5
 ERROR_BACKOFF_MAX = 60.0
-_wake: dict[tuple[str, str], asyncio.Event] = {}
+_wake: dict[tuple[str, str, str], asyncio.Event] = {}
 _node_digest: dict[str, tuple[object, ...]] = {}
 
 
-def wake(namespace: str, name: str) -> None:
-    """Have the EdgeDeployment's loop reconcile soon."""
-    event = _wake.get((namespace, name))
+def wake(namespace: str, name: str, plural: str = "edgedeployments") -> None:
+    """Have the object's loop reconcile soon."""
+    event = _wake.get((plural, namespace, name))
     if event is not None:
         event.set()
 
@@ -150,23 +149,11 @@ def _delay_until(at: datetime | None) -> float:
     return min(RESYNC_SECONDS, max(DEBOUNCE_SECONDS, seconds))
 
 
-@kopf.on.event(GROUP, VERSION, "edgedeployments", id="edgedeployments-event")
-async def on_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    """A spec, annotation or status change: wake the object's loop."""
-    if type == "DELETED":
-        PHASES.observe("EdgeDeployment", f"{body.metadata.namespace}/{body.metadata.name}", None)
-        return
-    wake(body.metadata.namespace or "", body.metadata.name or "")
-
-
-@kopf.daemon(
-    GROUP, VERSION, "edgedeployments", id="edgedeployments-rollout", cancellation_timeout=10.0
-)
-async def rollout_loop(body: kopf.Body, logger: Any, stopped: Any, **_: Any) -> None:
-    """Reconcile the EdgeDeployment whenever woken, and at least every RESYNC_SECONDS."""
-    key = (body.metadata.namespace or "", body.metadata.name or "")
+async def _loop(plural: str, body: kopf.Body, logger: Any, stopped: Any) -> None:
+    """Reconcile the object whenever woken, and at least every RESYNC_SECONDS."""
+    key = (plural, body.metadata.namespace or "", body.metadata.name or "")
     event = _wake.setdefault(key, asyncio.Event())
-    ctrl = BY_KIND["EdgeDeployment"]
+    ctrl = BY_KIND[_KIND_OF[plural]]
     backoff = 1.0
     try:
         while not stopped:
@@ -185,6 +172,52 @@ async def rollout_loop(body: kopf.Body, logger: Any, stopped: Any, **_: Any) -> 
             event.clear()
     finally:
         _wake.pop(key, None)
+
+
+LOOPED = ("edgedeployments", "driftpolicies")
+_KIND_OF = {"edgedeployments": "EdgeDeployment", "driftpolicies": "DriftPolicy"}
+
+
+@kopf.on.event(GROUP, VERSION, "edgedeployments", id="edgedeployments-event")
+async def on_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """A spec, annotation or status change: wake the object's loop."""
+    if type == "DELETED":
+        PHASES.observe("EdgeDeployment", f"{body.metadata.namespace}/{body.metadata.name}", None)
+        return
+    wake(body.metadata.namespace or "", body.metadata.name or "")
+
+
+@kopf.daemon(
+    GROUP, VERSION, "edgedeployments", id="edgedeployments-rollout", cancellation_timeout=10.0
+)
+async def rollout_loop(body: kopf.Body, logger: Any, stopped: Any, **_: Any) -> None:
+    """Reconcile the EdgeDeployment whenever woken, and at least every RESYNC_SECONDS."""
+    await _loop("edgedeployments", body, logger, stopped)
+
+
+@kopf.on.event(GROUP, VERSION, "driftpolicies", id="driftpolicies-event")
+async def on_policy_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """A spec or annotation change (or our own status write): wake the policy's loop."""
+    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    if type == "DELETED":
+        PHASES.observe("DriftPolicy", f"{namespace}/{name}", None)
+        DRIFT.forget(namespace, name)
+        return
+    wake(namespace, name, "driftpolicies")
+
+
+@kopf.daemon(
+    GROUP, VERSION, "driftpolicies", id="driftpolicies-evaluate", cancellation_timeout=10.0
+)
+async def drift_loop(body: kopf.Body, logger: Any, stopped: Any, **_: Any) -> None:
+    """Reconcile the DriftPolicy when woken, and at its next evaluation."""
+    await _loop("driftpolicies", body, logger, stopped)
+
+
+@kopf.on.delete(GROUP, VERSION, "driftpolicies", id="driftpolicies-delete")
+def on_policy_delete(body: kopf.Body, logger: Any, **_: Any) -> None:
+    """The TrainingRuns it created are history; nothing else to release."""
+    logger.info("DriftPolicy deleted")
 
 
 @kopf.on.delete(GROUP, VERSION, "edgedeployments", id="edgedeployments-delete")
@@ -219,8 +252,9 @@ async def on_node(type: str | None, body: kopf.Body, **_: Any) -> None:
         if _node_digest.get(name) == seen:
             return
         _node_digest[name] = seen
-    for namespace, deployment in list(_wake):
-        wake(namespace, deployment)
+    for plural, namespace, deployment in list(_wake):
+        if plural == "edgedeployments":
+            wake(namespace, deployment)
 
 
 @kopf.on.event(

@@ -36,9 +36,10 @@ def post_events(body: Mapping[str, Any], events: list[Event]) -> None:
     if not events:
         return
     core = client.CoreV1Api(api_client())
-    ref = _reference(body)
+    own = _reference(body)
     now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     for event in events:
+        ref = dict(event.regarding) if event.regarding else own
         manifest: Any = {
             "metadata": {"generateName": f"{ref['name']}.", "namespace": ref["namespace"]},
             "involvedObject": ref,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
-
-from kubernetes import client
 
 from edgeml.kube.client import api_client
 
@@ -17,39 +16,54 @@ MAX_PARALLEL = 16
 log = logging.getLogger(__name__)
 
 
-def _by_ip(pod: Mapping[str, Any], port: int, timeout: float) -> str:
+def _by_ip(
+    pod: Mapping[str, Any], port: int, path: str, query: Mapping[str, str], timeout: float
+) -> str:
     ip = (pod.get("status") or {}).get("podIP")
     if not ip:
         raise LookupError("the pod has no IP yet")
-    with urllib.request.urlopen(f"http://{ip}:{port}/metrics", timeout=timeout) as response:
+    suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
+    with urllib.request.urlopen(f"http://{ip}:{port}{path}{suffix}", timeout=timeout) as response:
         return str(response.read().decode())
 
 
-def _by_proxy(pod: Mapping[str, Any], port: int, timeout: float) -> str:
+def _by_proxy(
+    pod: Mapping[str, Any], port: int, path: str, query: Mapping[str, str], timeout: float
+) -> str:
     meta = pod["metadata"]
-    api = client.CoreV1Api(api_client())
-    response: Any = api.connect_get_namespaced_pod_proxy_with_path(
-        f"{meta['name']}:{port}",
-        meta["namespace"],
-        "metrics",
-        _preload_content=False,
-        _request_timeout=timeout,
+    api = api_client()
+    # The generated proxy call quotes a path's slashes and has no query parameters: the
+    # request is made directly (names are DNS labels, the path is ours).
+    method, url, headers, body, post = api.param_serialize(
+        "GET",
+        f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}:{port}/proxy{path}",
+        query_params=list(query.items()),
+        auth_settings=["BearerToken"],
     )
-    return str(response.data.decode())
+    response: Any = api.call_api(method, url, headers, body, post, _request_timeout=timeout)
+    if response.status >= 400:
+        raise LookupError(f"the API server's proxy answered HTTP {response.status}")
+    return str(response.read().decode())
 
 
 def scrape(
-    pods: Sequence[Mapping[str, Any]], port: int, source: Source, timeout: float
+    pods: Sequence[Mapping[str, Any]],
+    port: int,
+    source: Source,
+    timeout: float,
+    path: str = "/metrics",
+    query: Mapping[str, str] | None = None,
 ) -> dict[str, str | None]:
-    """Each pod's /metrics text by pod name; None where it could not be read."""
+    """Each pod's page at `path` (its /metrics by default) by pod name; None where it
+    could not be read."""
     read = _by_ip if source == "PodIP" else _by_proxy
 
     def one(pod: Mapping[str, Any]) -> tuple[str, str | None]:
         name = str(pod["metadata"]["name"])
         try:
-            return name, read(pod, port, timeout)
+            return name, read(pod, port, path, query or {}, timeout)
         except Exception as err:  # an unreachable pod is data, not a failure of the reconcile
-            log.debug("could not read /metrics of %s: %s", name, err)
+            log.debug("could not read %s of %s: %s", path, name, err)
             return name, None
 
     if not pods:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -22,6 +23,9 @@ class Event:
     type: Literal["Normal", "Warning"]
     reason: str
     message: str
+    regarding: Mapping[str, str] | None = None
+    """Another object the Event is about (apiVersion, kind, name, namespace, uid); the
+    reconciled object when None."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,8 @@ def apply_conditions(
 
 
 def _is_warning(cond: Condition) -> bool:
-    if cond.reason == INVALID_SPEC or cond.reason.endswith(("NotFound", "Failed", "Unavailable")):
+    warned = ("NotFound", "Failed", "Unavailable", "Missing")
+    if cond.reason == INVALID_SPEC or cond.reason.endswith(warned):
         return True
     return (cond.type in ("Degraded", "Drifted") and cond.status == "True") or (
         cond.type == "Succeeded" and cond.status == "False"

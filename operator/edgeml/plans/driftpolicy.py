@@ -1,17 +1,45 @@
-"""The DriftPolicy's status from its deployment reference (evaluation comes with drift)."""
+"""The DriftPolicy's status: when to evaluate, what the evaluation found, what it decided.
+
+Pure: the controller reads the world (the EdgeDeployment, its pods' window counts, each
+served version's baseline) when `evaluation_due` says so, and hands it here.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from edgeml.api.common import check_cron
-from edgeml.api.driftpolicy import DriftPolicySpec, DriftPolicyStatus
+from edgeml.api.common import check_cron, parse_duration
+from edgeml.api.driftpolicy import (
+    ConceptStatus,
+    DriftPolicySpec,
+    DriftPolicyStatus,
+    EvaluationStatus,
+    FeatureDrift,
+    WorstFeature,
+    ZoneDrift,
+)
+from edgeml.api.driftpolicy import Streak as StreakStatus
+from edgeml.api.edgedeployment import MetricsSource
 from edgeml.api.kinds import DriftPolicy
+from edgeml.drift.baseline import Baseline
+from edgeml.drift.decision import Streak, decide, signal_of
+from edgeml.drift.evaluation import (
+    ConceptSettings,
+    DriftSettings,
+    Evaluation,
+    GroupEvaluation,
+    evaluate,
+    unknown_features,
+)
+from edgeml.drift.windows import WindowCounts
 from edgeml.plans.common import (
     INVALID_SPEC,
     READY,
     ConditionSpec,
+    Event,
     Plan,
     apply_conditions,
     transition_events,
@@ -19,6 +47,12 @@ from edgeml.plans.common import (
 from edgeml.plans.parsing import Parsed
 
 DRIFTED = "Drifted"
+RETRAINING = "Retraining"
+MIN_INTERVAL = timedelta(seconds=10)
+MAX_FEATURES = 20
+MAX_ZONES = 50
+TOP_PER_ZONE = 3
+REASON_ORDER = ("DataDrift", "PredictionDrift", "ConceptDrift")
 
 
 def check_drift_policy(spec: DriftPolicySpec) -> str | None:
@@ -30,55 +64,455 @@ def check_drift_policy(spec: DriftPolicySpec) -> str | None:
     return None
 
 
+def window_of(spec: DriftPolicySpec) -> timedelta:
+    """The span of live data each evaluation compares."""
+    return parse_duration(spec.data_drift.window if spec.data_drift else "15m")
+
+
+def interval_of(spec: DriftPolicySpec) -> timedelta:
+    """Time between evaluations: spec.evaluation.interval, else a fifth of the window."""
+    if spec.evaluation.interval is not None:
+        return parse_duration(spec.evaluation.interval)
+    return max(MIN_INTERVAL, window_of(spec) / 5)
+
+
+def source_of(spec: DriftPolicySpec, deployment: Mapping[str, Any] | None) -> MetricsSource:
+    """Where counts are read: the policy's source, else its deployment's analysis source."""
+    if spec.source is not None:
+        return spec.source
+    canary = ((deployment or {}).get("spec") or {}).get("strategy", {}).get("canary") or {}
+    raw = (canary.get("analysis") or {}).get("source")
+    return MetricsSource.model_validate(raw) if raw else MetricsSource()
+
+
+def settings_of(spec: DriftPolicySpec) -> DriftSettings:
+    """The evaluation's settings from the spec."""
+    data, concept = spec.data_drift, spec.concept_drift
+    return DriftSettings(
+        method=data.method if data else "psi",
+        threshold=data.threshold if data else 0.2,
+        prediction_threshold=data.prediction_threshold if data else None,
+        min_samples=data.min_samples if data else 0,
+        features=tuple(data.features) if data and data.features is not None else None,
+        data=data is not None,
+        concept=(
+            ConceptSettings(concept.metric, concept.minimum, concept.maximum, concept.min_samples)
+            if concept
+            else None
+        ),
+    )
+
+
+def evaluation_due(parsed: Parsed[DriftPolicy, DriftPolicyStatus], now: datetime) -> bool:
+    """Whether drift should be evaluated now (never yet, the spec changed, or the interval
+    since the last evaluation has passed)."""
+    if parsed.obj is None or (
+        parsed.obj.spec.data_drift is None and not parsed.obj.spec.concept_drift
+    ):
+        return False
+    status = parsed.status
+    if status is None or status.last_evaluated is None:
+        return True
+    if status.observed_generation != parsed.metadata.generation:
+        return True
+    return now >= status.last_evaluated + interval_of(parsed.obj.spec)
+
+
+@dataclass(frozen=True)
+class DriftWorld:
+    """What the controller read for one reconcile."""
+
+    deployment: dict[str, Any] | None = None
+    evaluated: bool = False
+    """Whether the pods' windows were read (an evaluation was due)."""
+    windows: Mapping[str, Mapping[str, WindowCounts]] = field(default_factory=dict)
+    """groups[group][version]: the fleet ("") and each zone, summed per version."""
+    pods_total: int = 0
+    pods_read: int = 0
+    baselines: Mapping[str, Baseline] = field(default_factory=dict)
+    missing_baselines: Mapping[str, str] = field(default_factory=dict)
+    """version → why its baseline could not be read."""
+    source: str = "PodIP"
+    source_error: str | None = None
+    """Why no pod's counts could be read (Prometheus down, every pod unreachable)."""
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _feature_list(features: Sequence[FeatureDrift | Any], limit: int = 3) -> str:
+    return ", ".join(f"{f.name} {_fmt(f.score)}" for f in features[:limit])
+
+
+def _drift_message(evaluation: Evaluation, settings: DriftSettings) -> str:
+    """Which groups drifted and why, worst first, in one sentence a person can act on."""
+    parts = []
+    rule = f"{settings.method} > {_fmt(settings.threshold)}"
+    for g in evaluation.groups:
+        if g.verdict != "Drifted":
+            continue
+        where = "the fleet" if g.group == "" else f"zone {g.group}"
+        what = []
+        if "DataDrift" in g.reasons:
+            what.append(f"inputs {_feature_list(g.drifted_features)} ({rule})")
+        if "PredictionDrift" in g.reasons and g.prediction is not None:
+            what.append(f"predictions {_fmt(g.prediction)}")
+        if "ConceptDrift" in g.reasons and g.concept and g.concept.value is not None:
+            what.append(f"{g.concept.metric} {_fmt(g.concept.value)} from feedback")
+        parts.append(f"{where} (version {g.version}, {int(g.rows)} rows): {'; '.join(what)}")
+    return "Drift in " + "; ".join(parts) + "." if parts else ""
+
+
+def _reason_of(evaluation: Evaluation) -> str:
+    found = {r for gs in evaluation.versions.values() for g in gs for r in g.reasons}
+    return next((r for r in REASON_ORDER if r in found), "DataDrift")
+
+
+def _status_of_group(g: GroupEvaluation) -> ZoneDrift:
+    return ZoneDrift(
+        zone=g.group,
+        drifted=g.verdict == "Drifted",
+        samples=int(g.rows),
+        reasons=list(g.reasons),
+        top=[
+            FeatureDrift(name=f.name, score=f.score, drifted=f.drifted, q_value=f.q_value)
+            for f in g.features[:TOP_PER_ZONE]
+        ],
+        prediction_score=g.prediction,
+    )
+
+
+def _evaluated_fields(
+    evaluation: Evaluation, world: DriftWorld, spec: DriftPolicySpec, settings: DriftSettings
+) -> dict[str, Any]:
+    fleet = evaluation.fleet
+    features = [
+        FeatureDrift(name=f.name, score=f.score, drifted=f.drifted, q_value=f.q_value)
+        for f in (fleet.features if fleet else ())[:MAX_FEATURES]
+    ]
+    scores = {f.name: f.score for f in features}
+    if fleet and fleet.prediction is not None:
+        scores["prediction"] = fleet.prediction
+    concept = None
+    if fleet and fleet.concept is not None:
+        c = fleet.concept
+        concept = ConceptStatus(
+            metric=c.metric, value=c.value, labelled=int(c.labelled), coverage=c.coverage
+        )
+        if c.value is not None:
+            scores[c.metric] = c.value
+    zones = sorted(
+        (_status_of_group(g) for g in evaluation.zones), key=lambda z: (not z.drifted, z.zone)
+    )[:MAX_ZONES]
+    fleet_window = world.windows.get("", {})
+    return {
+        "features": features,
+        "scores": scores,
+        "worst": WorstFeature(name=features[0].name, score=features[0].score) if features else None,
+        "prediction_score": fleet.prediction if fleet else None,
+        "zones": zones,
+        "concept": concept,
+        "evaluation": EvaluationStatus(
+            method=settings.method,
+            threshold=settings.threshold,
+            window=spec.data_drift.window if spec.data_drift else "15m",
+            samples=int(sum(w.rows for w in fleet_window.values())),
+            covered_seconds=min((w.covered_seconds for w in fleet_window.values()), default=None),
+            pods=world.pods_read,
+            pods_total=world.pods_total,
+            versions=sorted(fleet_window),
+            source=world.source,
+        ),
+    }
+
+
+def _retraining_condition(spec: DriftPolicySpec) -> ConditionSpec | None:
+    """Until the closed loop exists, say plainly that a retraining action only alerts."""
+    wants = [f"action {spec.action}"] if spec.action != "Alert" else []
+    if spec.schedule is not None:
+        wants.append(f"schedule {spec.schedule!r}")
+    if not wants:
+        return None
+    return ConditionSpec(
+        RETRAINING,
+        "False",
+        "AlertOnly",
+        f"This operator does not retrain yet: {' and '.join(wants)} are not carried out; "
+        "drift is reported (conditions, Events, metrics) and nothing is trained.",
+    )
+
+
 def plan_drift_policy(
     parsed: Parsed[DriftPolicy, DriftPolicyStatus],
-    deployment: dict[str, Any] | None,
+    world: DriftWorld,
     *,
     now: datetime,
 ) -> Plan[DriftPolicyStatus]:
-    """The status a DriftPolicy should have, given its EdgeDeployment (None if missing)."""
+    """The status a DriftPolicy should have, given what the controller read."""
     old = parsed.status
     base = old or DriftPolicyStatus()
     generation = parsed.metadata.generation
     error = parsed.error or (check_drift_policy(parsed.obj.spec) if parsed.obj else None)
+    update: dict[str, Any] = {}
+    wanted: list[ConditionSpec] = []
+    events: list[Event] = []
+    requeue_at: datetime | None = None
     if error is not None or parsed.obj is None:
         phase = "Invalid"
-        wanted = [
+        wanted.append(
             ConditionSpec(READY, "False", INVALID_SPEC, error or "the spec could not be read")
-        ]
-    elif deployment is None:
-        name = parsed.obj.spec.deployment_ref.name
+        )
+    elif world.deployment is None:
         phase = "Pending"
-        wanted = [
+        wanted.append(
             ConditionSpec(
                 READY,
                 "False",
                 "DeploymentNotFound",
-                f"EdgeDeployment {name} does not exist in namespace "
-                f"{parsed.metadata.namespace}; the policy applies when it is created.",
+                f"EdgeDeployment {parsed.obj.spec.deployment_ref.name} does not exist in "
+                f"namespace {parsed.metadata.namespace}; the policy applies when it is created.",
             )
-        ]
+        )
     else:
-        name = parsed.obj.spec.deployment_ref.name
-        phase = "Watching"
-        wanted = [
-            ConditionSpec(
-                READY,
-                "True",
-                "PolicyAccepted",
-                f"The policy applies to EdgeDeployment {name}; drift is evaluated once its "
-                "pods report enough samples.",
-            )
-        ]
-    if base.last_evaluated is None:
+        spec = parsed.obj.spec
+        settings = settings_of(spec)
+        interval = interval_of(spec)
+        retraining = _retraining_condition(spec)
+        if retraining is not None:
+            wanted.append(retraining)
+        if spec.data_drift is None and spec.concept_drift is None:
+            phase = "Watching"
+            wanted.append(
+                ConditionSpec(READY, "True", "ScheduleOnly",
+                              "The policy has no drift to detect (only a schedule).")
+            )  # fmt: skip
+        elif not world.evaluated:
+            # Between evaluations: the last one's conditions stand.
+            phase = (base.phase if base.last_evaluated is not None else None) or "Pending"
+            if base.last_evaluated is not None:
+                requeue_at = base.last_evaluated + interval
+            ready = next((c for c in base.conditions if c.type == READY), None)
+            if ready is None or ready.reason in (INVALID_SPEC, "DeploymentNotFound"):
+                wanted.append(
+                    ConditionSpec(READY, "Unknown", "AwaitingEvaluation",
+                                  f"EdgeDeployment {spec.deployment_ref.name} found; the first "
+                                  "evaluation reads its pods' counts.")
+                )  # fmt: skip
+        else:
+            update["last_evaluated"] = now
+            requeue_at = now + interval
+            phase, conditions, more, more_events = _evaluate(parsed, world, settings, now)
+            wanted += conditions
+            update.update(more)
+            events += more_events
+    if base.last_evaluated is None and not any(c.type == DRIFTED for c in wanted):
         wanted.append(
             ConditionSpec(DRIFTED, "Unknown", "NotEvaluated", "Drift has not been evaluated yet.")
         )
     status = base.model_copy(
         update={
+            **update,
             "observed_generation": generation,
             "phase": phase,
             "conditions": apply_conditions(base.conditions, wanted, now=now, generation=generation),
         }
     )
-    return Plan(status=status, events=transition_events(old, status))
+    # Drifted's own Events are the episode's start and end (below), not each change of
+    # its reason: a blip to TooFewSamples inside an episode is not news.
+    events = transition_events(_without_drifted(old), _drop_drifted(status)) + events
+    return Plan(status=status, events=events, requeue_at=requeue_at)
+
+
+def _drop_drifted(status: DriftPolicyStatus) -> DriftPolicyStatus:
+    return status.model_copy(
+        update={"conditions": [c for c in status.conditions if c.type != DRIFTED]}
+    )
+
+
+def _without_drifted(status: DriftPolicyStatus | None) -> DriftPolicyStatus | None:
+    return None if status is None else _drop_drifted(status)
+
+
+def _evaluate(
+    parsed: Parsed[DriftPolicy, DriftPolicyStatus],
+    world: DriftWorld,
+    settings: DriftSettings,
+    now: datetime,
+) -> tuple[str, list[ConditionSpec], dict[str, Any], list[Event]]:
+    """Phase, conditions, status fields and Events of one evaluation."""
+    assert parsed.obj is not None
+    spec = parsed.obj.spec
+    base = parsed.status or DriftPolicyStatus()
+    name = spec.deployment_ref.name
+    window = spec.data_drift.window if spec.data_drift else "15m"
+    every = f"every {_duration_text(interval_of(spec))} over the last {window}"
+    conditions: list[ConditionSpec] = []
+    served = sorted({v for group in world.windows.values() for v in group})
+    if world.source_error is not None:
+        msg = f"The pods' counts could not be read ({world.source}): {world.source_error}"
+        conditions += [
+            ConditionSpec(READY, "False", "SourceUnavailable", msg),
+            ConditionSpec(DRIFTED, "Unknown", "SourceUnavailable", msg),
+        ]
+        return "Degraded", conditions, {}, []
+    if not served:
+        msg = (
+            f"No pod of EdgeDeployment {name} reported counts yet "
+            f"({world.pods_read} of {world.pods_total} pods read)."
+        )
+        conditions += [
+            ConditionSpec(READY, "False", "NoServingPods", msg),
+            ConditionSpec(DRIFTED, "Unknown", "TooFewSamples", msg),
+        ]
+        return "Pending", conditions, {}, []
+    usable = [v for v in served if v in world.baselines]
+    if not usable:
+        why = "; ".join(
+            f"version {v}: {world.missing_baselines.get(v, 'no baseline')}" for v in served
+        )
+        msg = f"No served version has a drift baseline to compare with ({why})."
+        conditions += [
+            ConditionSpec(READY, "False", "BaselineMissing", msg),
+            ConditionSpec(DRIFTED, "Unknown", "BaselineMissing", msg),
+        ]
+        return "Degraded", conditions, {}, []
+    unknown = sorted({u for v in usable for u in unknown_features(settings, world.baselines[v])})
+    if unknown:
+        known = sorted(world.baselines[usable[0]].features)
+        msg = (
+            f"spec.dataDrift.features names {', '.join(unknown)}, which version "
+            f"{usable[0]} does not have (its inputs: {', '.join(known[:20])})."
+        )
+        conditions += [
+            ConditionSpec(READY, "False", INVALID_SPEC, msg),
+            ConditionSpec(DRIFTED, "Unknown", "NotEvaluated", msg),
+        ]
+        return "Invalid", conditions, {}, []
+    evaluation = evaluate(world.baselines, world.windows, settings)
+    fields = _evaluated_fields(evaluation, world, spec, settings)
+    signal = signal_of(evaluation, settings, spec.evaluation.hysteresis)
+    previous = base.drifted
+    drifted, streak = decide(
+        previous,
+        Streak(base.streak.drifting, base.streak.clear),
+        signal,
+        spec.evaluation.consecutive,
+    )
+    fields["streak"] = StreakStatus(drifting=streak.drifting, clear=streak.clear)
+    fields["drifted"] = drifted
+    missing = [v for v in served if v not in world.baselines]
+    note = (
+        f" Versions without a baseline are not evaluated: {', '.join(missing)}." if missing else ""
+    )
+    read = f"{world.pods_read} of {world.pods_total} pods ({world.source})"
+    conditions.append(
+        ConditionSpec(
+            READY, "True", "Evaluating", f"Drift is evaluated {every}, from {read}.{note}"
+        )
+    )
+    events: list[Event] = []
+    fleet = evaluation.fleet
+    samples = int(fleet.rows) if fleet else 0
+    if signal == "unknown":
+        needed = settings.min_samples
+        conditions.append(
+            ConditionSpec(
+                DRIFTED,
+                "Unknown",
+                "TooFewSamples",
+                f"{samples} rows in the last {window}, {needed} needed before drift is scored"
+                + (" (an episode in progress stays open)." if drifted else "."),
+            )
+        )
+        fields.pop("drifted")
+        return base.phase or "Watching", conditions, fields, []
+    message = _drift_message(evaluation, settings)
+    if drifted:
+        reason = _reason_of(evaluation) if signal == "drift" else _last_reason(base)
+        conditions.append(
+            ConditionSpec(
+                DRIFTED,
+                "True",
+                reason or "DataDrift",
+                message or f"Drift is fading but not yet below the margin: {_summary(fields)}.",
+            )
+        )
+        if not previous:
+            fields["drifted_since"] = now
+            events.append(Event("Warning", "DriftDetected", message))
+            events.append(_on_deployment(parsed, world, Event("Warning", "DriftDetected", message)))
+        return "Drifted", conditions, fields, events
+    if signal == "drift":
+        conditions.append(
+            ConditionSpec(
+                DRIFTED,
+                "False",
+                "DriftSuspected",
+                f"{message[:-1]}; seen in {streak.drifting} of the "
+                f"{spec.evaluation.consecutive} evaluations in a row needed.",
+            )
+        )
+    else:
+        conditions.append(
+            ConditionSpec(
+                DRIFTED,
+                "False",
+                "NoDrift",
+                f"No drift over {samples} rows in the last {window}: {_summary(fields)}.",
+            )
+        )
+    if previous:
+        fields["drifted_since"] = None
+        cleared = f"Drift cleared: {_summary(fields)}."
+        events.append(Event("Normal", "DriftCleared", cleared))
+        events.append(_on_deployment(parsed, world, Event("Normal", "DriftCleared", cleared)))
+    return "Watching", conditions, fields, events
+
+
+def _last_reason(status: DriftPolicyStatus) -> str | None:
+    cond = next((c for c in status.conditions if c.type == DRIFTED), None)
+    return cond.reason if cond is not None and cond.status == "True" else None
+
+
+def _summary(fields: Mapping[str, Any]) -> str:
+    worst = fields.get("worst")
+    parts = []
+    if worst is not None:
+        ev = fields["evaluation"]
+        parts.append(f"worst feature {worst.name} {_fmt(worst.score)} ({ev.method}, "
+                     f"threshold {_fmt(ev.threshold)})")  # fmt: skip
+    if fields.get("prediction_score") is not None:
+        parts.append(f"predictions {_fmt(fields['prediction_score'])}")
+    concept = fields.get("concept")
+    if concept is not None and concept.value is not None:
+        parts.append(f"{concept.metric} {_fmt(concept.value)}")
+    return ", ".join(parts) or "nothing scored"
+
+
+def _on_deployment(
+    parsed: Parsed[DriftPolicy, DriftPolicyStatus], world: DriftWorld, event: Event
+) -> Event:
+    """The same Event, regarding the EdgeDeployment (one channel for its lifecycle)."""
+    meta = (world.deployment or {}).get("metadata") or {}
+    return Event(
+        event.type,
+        event.reason,
+        f"DriftPolicy {parsed.metadata.name}: {event.message}",
+        regarding={
+            "apiVersion": "edgeml.io/v1alpha1",
+            "kind": "EdgeDeployment",
+            "name": meta.get("name", ""),
+            "namespace": meta.get("namespace", parsed.metadata.namespace or ""),
+            "uid": meta.get("uid", ""),
+        },
+    )
+
+
+def _duration_text(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"

@@ -148,3 +148,33 @@ def set_version_tag(tracking_uri: str, name: str, version: int, key: str, value:
         _call(tracking_uri, "POST", "/model-versions/set-tag", body)
     except FAILURES as err:
         raise _guard(f"tagging {name} version {version}", err) from err
+
+
+BASELINE_ARTIFACT = "edgeml/baseline.json"
+
+
+@functools.lru_cache(maxsize=128)
+def _baseline(tracking_uri: str, run_id: str) -> dict[str, Any] | None:
+    url = tracking_uri.rstrip("/") + "/get-artifact"
+    response = _pool().request("GET", url, fields={"path": BASELINE_ARTIFACT, "run_uuid": run_id})
+    if response.status == 404:
+        return None
+    if response.status >= 400:
+        raise RegistryUnavailableError(f"HTTP {response.status} from {url}")
+    try:
+        doc = json.loads(response.data)
+    except ValueError as err:
+        raise RegistryUnavailableError(f"{url} answered a baseline that is not JSON") from err
+    if not isinstance(doc, dict):
+        raise RegistryUnavailableError(f"{url} answered a baseline that is not a JSON object")
+    return doc
+
+
+def get_baseline(tracking_uri: str, run_id: str) -> dict[str, Any] | None:
+    """The drift baseline a training run logged (None if it logged none).
+
+    A run's artifacts never change, so answers are kept (failures are not)."""
+    try:
+        return _baseline(tracking_uri, run_id)
+    except (urllib3.exceptions.HTTPError, OSError) as err:
+        raise _guard(f"reading the baseline of run {run_id}", err) from err

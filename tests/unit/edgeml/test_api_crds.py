@@ -67,7 +67,17 @@ NAMES = [
         "DriftPolicy",
         "driftpolicies",
         ["dp"],
-        ["Deployment", "Action", "Drifted", "Phase", "Age", "Last-Retrain"],
+        [
+            "Deployment",
+            "Action",
+            "Drifted",
+            "Worst",
+            "Score",
+            "Samples",
+            "Phase",
+            "Age",
+            "Last-Retrain",
+        ],
     ),
 ]
 

@@ -9,10 +9,20 @@ import pytest
 
 from edgeml.api.driftpolicy import DriftPolicySpec, DriftPolicyStatus
 from edgeml.api.kinds import DriftPolicy
+from edgeml.drift.windows import WindowCounts
 from edgeml.plans.common import Event, Plan
-from edgeml.plans.driftpolicy import DRIFTED, check_drift_policy, plan_drift_policy
+from edgeml.plans.driftpolicy import (
+    DRIFTED,
+    DriftWorld,
+    check_drift_policy,
+    evaluation_due,
+    interval_of,
+    plan_drift_policy,
+)
 from edgeml.plans.parsing import parse
 from support.objects import drift_policy, edge_deployment
+
+from .drift.support import baseline, window
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
@@ -21,10 +31,7 @@ NOT_FOUND = (
     "EdgeDeployment vibration-edge does not exist in namespace ml; the policy applies when it "
     "is created."
 )
-ACCEPTED = (
-    "The policy applies to EdgeDeployment vibration-edge; drift is evaluated once its pods "
-    "report enough samples."
-)
+AWAITING = "EdgeDeployment vibration-edge found; the first evaluation reads its pods' counts."
 NOT_EVALUATED = ("Unknown", "NotEvaluated", "Drift has not been evaluated yet.")
 
 
@@ -41,9 +48,11 @@ def body_of(
 
 
 def plan(
-    body: dict[str, Any], deployment: dict[str, Any] | None, now: datetime = T0
+    body: dict[str, Any], world: DriftWorld | dict[str, Any] | None, now: datetime = T0
 ) -> Plan[DriftPolicyStatus]:
-    return plan_drift_policy(parse(DriftPolicy, DriftPolicyStatus, body), deployment, now=now)
+    if not isinstance(world, DriftWorld):
+        world = DriftWorld(world)
+    return plan_drift_policy(parse(DriftPolicy, DriftPolicyStatus, body), world, now=now)
 
 
 def conditions(status: DriftPolicyStatus) -> dict[str, tuple[str, str, str]]:
@@ -75,7 +84,7 @@ def test_check_drift_policy(schedule: str | None, problem: str | None) -> None:
     assert check_drift_policy(spec) == problem
 
 
-# --- plan_drift_policy --------------------------------------------------------------------------
+# --- plan_drift_policy: before any evaluation ------------------------------------------------
 
 SCENARIOS: list[tuple[str, dict[str, Any], dict[str, Any] | None, tuple[Any, ...]]] = [
     # id, spec changes, deployment, (phase, Ready, events)
@@ -93,17 +102,7 @@ SCENARIOS: list[tuple[str, dict[str, Any], dict[str, Any] | None, tuple[Any, ...
         "deployment-exists",
         {},
         DEPLOYMENT,
-        (
-            "Watching",
-            ("True", "PolicyAccepted", ACCEPTED),
-            [Event("Normal", "PolicyAccepted", ACCEPTED)],
-        ),
-    ),
-    (
-        "schedule-only",
-        {"dataDrift": None, "schedule": "@daily"},
-        DEPLOYMENT,
-        ("Watching", ("True", "PolicyAccepted", ACCEPTED), ["PolicyAccepted"]),
+        ("Pending", ("Unknown", "AwaitingEvaluation", AWAITING), []),
     ),
     (
         "schema-invalid",
@@ -140,7 +139,7 @@ IDS = [s[0] for s in SCENARIOS]
 
 
 @pytest.mark.parametrize(("name", "spec", "deployment", "expected"), SCENARIOS, ids=IDS)
-def test_plan_drift_policy(
+def test_plan_drift_policy_before_evaluating(
     name: str, spec: dict[str, Any], deployment: dict[str, Any] | None, expected: tuple[Any, ...]
 ) -> None:
     phase, ready, events = expected
@@ -155,8 +154,6 @@ def test_plan_drift_policy(
         assert result.events == events
     else:
         assert [e.reason for e in result.events] == events
-    warnings = {e.reason for e in result.events if e.type == "Warning"}
-    assert warnings == (set() if conds["Ready"][0] == "True" else {conds["Ready"][1]})
     assert result.objects == []
     assert result.status.drifted is None
 
@@ -185,32 +182,175 @@ def test_planning_again_changes_nothing_and_posts_nothing(
     assert second.events == []
 
 
-def test_the_deployment_appearing_is_one_normal_event_and_a_transition() -> None:
-    waiting = plan(body_of(), None, now=T0).status
-    result = plan(body_of(waiting.to_json()), DEPLOYMENT, now=T1)
-    assert result.events == [Event("Normal", "PolicyAccepted", ACCEPTED)]
-    times = {c.type: c.last_transition_time for c in result.status.conditions}
-    assert times == {"Drifted": T0, "Ready": T1}
+def test_a_retraining_action_says_plainly_that_it_only_alerts() -> None:
+    status = plan(body_of(action="RetrainAndDeploy", schedule="@daily"), DEPLOYMENT).status
+    state, reason, message = conditions(status)["Retraining"]
+    assert (state, reason) == ("False", "AlertOnly")
+    assert "action RetrainAndDeploy and schedule '@daily' are not carried out" in message
+    assert "Retraining" not in conditions(plan(body_of(), DEPLOYMENT).status)
 
 
-def test_an_evaluated_policy_keeps_its_drift_condition_and_findings() -> None:
-    evaluated = {
-        "lastEvaluated": "2026-01-01T00:00:00Z",
-        "drifted": True,
-        "scores": {"rms": 0.4},
-        "triggeredRuns": ["vibration-drift-1"],
-        "conditions": [
-            {
-                "type": "Drifted",
-                "status": "True",
-                "reason": "DataDrift",
-                "message": "rms drifted.",
-                "lastTransitionTime": "2026-01-01T00:00:00Z",
-            }
-        ],
-    }
-    result = plan(body_of(evaluated), DEPLOYMENT, now=T1)
-    assert conditions(result.status)["Drifted"] == ("True", "DataDrift", "rms drifted.")
-    assert (result.status.drifted, result.status.scores) == (True, {"rms": 0.4})
-    assert result.status.triggered_runs == ["vibration-drift-1"]
-    assert [e.reason for e in result.events] == ["PolicyAccepted"]
+# --- when to evaluate ---------------------------------------------------------------------------
+
+
+def test_the_interval_defaults_to_a_fifth_of_the_window() -> None:
+    spec = DriftPolicySpec.model_validate(drift_policy()["spec"])
+    assert interval_of(spec) == timedelta(minutes=3)
+    short = DriftPolicySpec.model_validate(drift_policy(dataDrift={"window": "1m"})["spec"])
+    assert interval_of(short) == timedelta(seconds=12)
+    given = DriftPolicySpec.model_validate(drift_policy(evaluation={"interval": "7s"})["spec"])
+    assert interval_of(given) == timedelta(seconds=7)
+
+
+def test_evaluation_is_due_first_after_the_interval_and_after_a_spec_change() -> None:
+    def due(status: dict[str, Any] | None, now: datetime, generation: int = 1) -> bool:
+        body = body_of(status, generation=generation)
+        return evaluation_due(parse(DriftPolicy, DriftPolicyStatus, body), now)
+
+    evaluated = {"lastEvaluated": T0.isoformat(), "observedGeneration": 1}
+    assert due(None, T0)
+    assert not due(evaluated, T0 + timedelta(minutes=2))
+    assert due(evaluated, T0 + timedelta(minutes=3))
+    assert due(evaluated, T0 + timedelta(seconds=1), generation=2)
+
+
+# --- evaluations ---------------------------------------------------------------------------------
+
+BASELINES = {"1": baseline("1")}
+
+
+def world(*zones: tuple[str, WindowCounts], **kw: Any) -> DriftWorld:
+    groups: dict[str, dict[str, WindowCounts]] = {"": {}}
+    for zone, w in zones:
+        groups.setdefault(zone, {})[w.version] = w
+    fleet = [w for _, w in zones]
+    if fleet:
+        groups[""] = {fleet[0].version: fleet[0]}
+    return DriftWorld(
+        DEPLOYMENT,
+        True,
+        groups,
+        pods_total=kw.pop("pods_total", 3),
+        pods_read=kw.pop("pods_read", 3),
+        baselines=kw.pop("baselines", BASELINES),
+        **kw,
+    )
+
+
+def step(
+    status: DriftPolicyStatus | None, w: DriftWorld, now: datetime, **spec: Any
+) -> Plan[DriftPolicyStatus]:
+    return plan(body_of(status.to_json() if status else None, **spec), w, now=now)
+
+
+def test_no_drift_is_reported_with_the_worst_feature_and_requeued_at_the_next_interval() -> None:
+    result = step(None, world(("zone-a", window())), T0)
+    status = result.status
+    assert conditions(status)["Ready"][:2] == ("True", "Evaluating")
+    assert conditions(status)["Drifted"][:2] == ("False", "NoDrift")
+    assert status.drifted is False
+    assert status.last_evaluated == T0
+    assert result.requeue_at == T0 + timedelta(minutes=3)
+    assert status.evaluation is not None
+    assert status.evaluation.samples == 1000
+    assert [z.zone for z in status.zones] == ["zone-a"]
+    assert result.events == [Event("Normal", "Evaluating", conditions(status)["Ready"][2])]
+
+
+def test_a_drift_episode_opens_after_two_evaluations_and_closes_after_two_with_one_event_each() -> (
+    None
+):
+    shifted = world(("plant-2", window(shifted=("f3",))))
+    calm = world(("plant-2", window()))
+    t = [T0 + timedelta(minutes=3 * i) for i in range(6)]
+    first = step(None, calm, t[0]).status
+    suspected = step(first, shifted, t[1])
+    assert conditions(suspected.status)["Drifted"][:2] == ("False", "DriftSuspected")
+    assert not [e for e in suspected.events if e.reason == "DriftDetected"]
+    detected = step(suspected.status, shifted, t[2])
+    state, reason, message = conditions(detected.status)["Drifted"]
+    assert (state, reason) == ("True", "DataDrift")
+    assert "zone plant-2" in message
+    assert "f3" in message
+    drift_events = [e for e in detected.events if e.reason == "DriftDetected"]
+    assert [e.regarding is None for e in drift_events] == [True, False]
+    assert drift_events[1].regarding is not None
+    assert drift_events[1].regarding["kind"] == "EdgeDeployment"
+    assert detected.status.drifted_since == t[2]
+    assert detected.status.phase == "Drifted"
+    again = step(detected.status, shifted, t[3])
+    assert [e.reason for e in again.events] == []
+    fading = step(again.status, calm, t[4])
+    assert fading.status.drifted is True
+    assert fading.events == []
+    cleared = step(fading.status, calm, t[5])
+    assert cleared.status.drifted is False
+    assert cleared.status.drifted_since is None
+    assert [e.reason for e in cleared.events] == ["DriftCleared", "DriftCleared"]
+
+
+def test_too_few_samples_inside_an_episode_neither_ends_it_nor_alerts_again() -> None:
+    shifted = world(("z", window(shifted=("f3",))))
+    status = step(step(None, shifted, T0).status, shifted, T1).status
+    assert status.drifted is True
+    quiet = step(status, world(("z", window(rows=10))), T1 + timedelta(minutes=3))
+    assert quiet.status.drifted is True
+    assert conditions(quiet.status)["Drifted"][:2] == ("Unknown", "TooFewSamples")
+    assert "episode in progress stays open" in conditions(quiet.status)["Drifted"][2]
+    back = step(quiet.status, shifted, T1 + timedelta(minutes=6))
+    assert [e.reason for e in back.events if e.reason.startswith("Drift")] == []
+
+
+@pytest.mark.parametrize(
+    ("w", "ready", "drifted", "event"),
+    [
+        (
+            DriftWorld(DEPLOYMENT, True, pods_total=3, source="Prometheus", source_error="refused"),
+            ("False", "SourceUnavailable"),
+            ("Unknown", "SourceUnavailable"),
+            "Warning",
+        ),
+        (
+            DriftWorld(DEPLOYMENT, True, pods_total=0),
+            ("False", "NoServingPods"),
+            ("Unknown", "TooFewSamples"),
+            "Normal",
+        ),
+        (
+            world(
+                ("z", window(version="4")),
+                baselines={},
+                missing_baselines={"4": "run r logged none"},
+            ),
+            ("False", "BaselineMissing"),
+            ("Unknown", "BaselineMissing"),
+            "Warning",
+        ),
+    ],
+    ids=["source-down", "no-pods", "no-baseline"],
+)
+def test_what_cannot_be_evaluated_is_a_condition_with_a_reason(
+    w: DriftWorld, ready: tuple[str, str], drifted: tuple[str, str], event: str
+) -> None:
+    result = step(None, w, T0)
+    conds = conditions(result.status)
+    assert conds["Ready"][:2] == ready
+    assert conds["Drifted"][:2] == drifted
+    assert result.status.drifted is None
+    assert result.status.last_evaluated == T0
+    assert [(e.type, e.reason) for e in result.events] == [(event, ready[1])]
+
+
+def test_unknown_features_are_an_invalid_spec_naming_them() -> None:
+    result = step(None, world(("z", window())), T0, dataDrift={"features": ["f1", "rpm"]})
+    state, reason, message = conditions(result.status)["Ready"]
+    assert (state, reason) == ("False", "InvalidSpec")
+    assert "names rpm, which version 1 does not have" in message
+
+
+def test_between_evaluations_the_findings_stand() -> None:
+    evaluated = step(None, world(("z", window())), T0)
+    later = plan(body_of(evaluated.status.to_json()), DEPLOYMENT, now=T1 - timedelta(minutes=3))
+    assert later.status == evaluated.status.model_copy(update={"observed_generation": 1})
+    assert later.requeue_at == T0 + timedelta(minutes=3)
+    assert later.events == []

@@ -113,6 +113,9 @@ class RunningServer:
         )
 
     def close(self) -> None:
+        """Stop the server (drain, save, exit); a second call does nothing."""
+        if self.loop.is_closed() or not self.thread.is_alive():
+            return
         self.client.close()
         self.call(self.serving.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)

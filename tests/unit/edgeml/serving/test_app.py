@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +13,14 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from edgeml.serving.app import AppSettings, ServingApp
+from edgeml.serving.httpserver import Request
 from edgeml.serving.loader import ModelSource
+from edgeml.serving.model import LoadedModel
+from edgeml.serving.window import StateLocation, Tier
+from edgeml.training.baseline import bin_counts
 from support.models import fails_on_single_rows
+from support.wait import wait_for
 
 
 def body(rows: list[list[float]], **extra: Any) -> dict[str, Any]:
@@ -220,6 +227,10 @@ def test_feedback_counts_correct_predictions_and_refuses_unknown_ids(lr_server: 
     text = client.get("/metrics").text
     assert metric(text, 'edgeml_serve_feedback_total{model="m"') == 3
     assert metric(text, 'edgeml_serve_feedback_correct_total{model="m"') == 2
+    true, other = str(label), "0" if str(label) == "1" else "1"
+    confusion = 'edgeml_serve_feedback_confusion_total{label="%s",model="m",predicted="%s"'
+    assert metric(text, confusion % (true, true)) == 2
+    assert metric(text, confusion % (true, other)) == 1  # b's second row: predicted other
 
 
 def test_the_feedback_memory_is_bounded(
@@ -228,14 +239,18 @@ def test_the_feedback_memory_is_bounded(
     server = start_server(source=ModelSource(path=models["reg"].path))
     server.wait_ready()
     for i in range(150):  # capacity is 100 in these tests
-        server.client.post("/v2/models/m/infer", json=body([[0, 0, 0, 0]], id=f"r{i}"))
+        reply = server.client.post("/v2/models/m/infer", json=body([[0, 0, 0, 0]], id=f"r{i}"))
+    predicted = reply.json()["outputs"][0]["data"][0]
     assert len(server.serving.app.memory) == 100
     old = server.client.post("/v2/models/m/feedback", json={"id": "r0", "label": 1.0})
     assert old.status_code == 404
     recent = server.client.post("/v2/models/m/feedback", json={"id": "r149", "label": 1.0})
     assert recent.status_code == 200
     text = server.client.get("/metrics").text
-    assert metric(text, "edgeml_serve_feedback_absolute_error_count") == 1
+    assert metric(text, "edgeml_serve_feedback_total") == 1
+    error = predicted - 1.0
+    assert metric(text, "edgeml_serve_feedback_absolute_error_total") == pytest.approx(abs(error))
+    assert metric(text, "edgeml_serve_feedback_squared_error_total") == pytest.approx(error**2)
 
 
 def test_a_model_that_fails_at_run_time_is_a_server_error(
@@ -256,3 +271,201 @@ def test_a_model_that_fails_at_run_time_is_a_server_error(
     metrics = server.client.get("/metrics").text
     assert metric(metrics, 'edgeml_serve_requests_total{model="m",outcome="server_error"') == 1
     assert metric(metrics, 'edgeml_serve_requests_total{model="m",outcome="client_error"') == 0
+
+
+# --- /drift/window ------------------------------------------------------------------------------
+
+WINDOW_KEYS = {"model", "version", "ready", "seconds", "covered", "rows", "features",
+               "predictions", "feedback"}  # fmt: skip
+
+
+def test_the_window_counts_features_predictions_and_feedback(
+    lr_server: Any, models: dict[str, Any]
+) -> None:
+    client = lr_server.client
+    files = models["lr"]
+    rows = files.x[:5]
+    first = client.post("/v2/models/m/infer", json=body(rows.tolist(), id="a")).json()
+    client.post("/v2/models/m/infer", json=body([[0, 0, 0, 1]], id="b"))
+    predicted = [str(v) for v in first["outputs"][0]["data"]]
+    truth = ["1" if predicted[0] == "0" else "0", *predicted[1:]]  # the first one wrong
+    client.post("/v2/models/m/feedback", json={"id": "a", "label": truth})
+
+    reply = client.get("/drift/window")
+    assert reply.status_code == 200
+    assert reply.headers["content-type"] == "application/json"
+    window = reply.json()
+    assert set(window) == WINDOW_KEYS
+    assert (window["model"], window["version"], window["ready"]) == ("m", "1", True)
+    assert window["seconds"] == 900
+    assert 0 < window["covered"] < 120
+    assert window["rows"] == 6
+    everything = np.vstack([rows, [[0, 0, 0, 1]]]).astype(np.float64)
+    assert list(window["features"]) == ["f0", "f1", "f2", "f3"]
+    for i, feature in enumerate(files.baseline["features"]):
+        assert window["features"][feature["name"]] == bin_counts(everything[:, i], feature["edges"])
+    predictions = window["predictions"]
+    assert predictions["kind"] == "classification"
+    assert list(predictions["counts"]) == files.baseline["prediction"]["classes"]
+    assert sum(predictions["counts"].values()) == 6
+    expected: dict[str, dict[str, int]] = {}
+    for true, guess in zip(truth, predicted, strict=True):
+        expected.setdefault(true, {})[guess] = expected.get(true, {}).get(guess, 0) + 1
+    assert window["feedback"] == {"labelled": 5, "confusion": expected}
+
+
+def test_the_window_of_a_regression_bins_predictions_and_sums_errors(
+    models: dict[str, Any], start_server: Callable[..., Any]
+) -> None:
+    server = start_server(source=ModelSource(path=models["reg"].path))
+    server.wait_ready()
+    reply = server.client.post(
+        "/v2/models/m/infer", json=body([[0, 0, 0, 0], [1, 1, 1, 1]], id="a")
+    )
+    values = reply.json()["outputs"][0]["data"]
+    server.client.post("/v2/models/m/feedback", json={"id": "a", "label": [1.0, 2.0]})
+    window = server.client.get("/drift/window", params={"seconds": 60}).json()
+    assert window["seconds"] == 60
+    edges = models["reg"].baseline["prediction"]["edges"]
+    assert window["predictions"] == {
+        "kind": "regression",
+        "counts": bin_counts(np.asarray(values, dtype=np.float64), edges),
+    }
+    errors = [values[0] - 1.0, values[1] - 2.0]
+    feedback = window["feedback"]
+    assert feedback["labelled"] == 2
+    assert feedback["absoluteErrorSum"] == pytest.approx(sum(abs(e) for e in errors))
+    assert feedback["squaredErrorSum"] == pytest.approx(sum(e * e for e in errors))
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("seconds=0", "from 1 to 86400, not '0'"),
+        ("seconds=86401", "from 1 to 86400, not '86401'"),
+        ("seconds=-5", "not '-5'"),
+        ("seconds=1.5", "not '1.5'"),
+        ("seconds=abc", "not 'abc'"),
+        ("seconds=", "not ''"),
+        ("seconds=%C2%B2", "not"),  # a superscript two is a digit to str.isdigit
+        ("seconds=60&seconds=120", "given 2 times"),
+        ("second=60", "unknown query parameter 'second'"),
+    ],
+)
+def test_a_bad_window_length_is_a_400(lr_server: Any, query: str, message: str) -> None:
+    reply = lr_server.client.get(f"/drift/window?{query}")
+    assert reply.status_code == 400
+    assert message in reply.json()["error"]
+
+
+def test_the_window_answers_while_no_model_is_loaded(
+    models: dict[str, Any], start_server: Callable[..., Any]
+) -> None:
+    server = start_server(source=ModelSource(path=models["lr"].path, expected_sha256="0" * 64))
+    window = server.client.get("/drift/window?seconds=86400").json()
+    assert window == {
+        "model": "m",
+        "version": "1",
+        "ready": False,
+        "seconds": 86400,
+        "covered": 0.0,
+        "rows": 0,
+        "features": {},
+        "predictions": {"kind": None, "counts": {}},
+        "feedback": {"labelled": 0},
+    }
+
+
+def test_the_window_of_a_model_without_a_baseline_has_no_features(
+    models: dict[str, Any], start_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "alone" / "model.onnx"
+    path.parent.mkdir()
+    path.write_bytes(models["lr"].model_bytes)
+    server = start_server(source=ModelSource(path=path))
+    server.wait_ready()
+    server.client.post("/v2/models/m/infer", json=body([[3, 3, 0, 0], [3, 3, 0, 1]]))
+    window = server.client.get("/drift/window").json()
+    assert window["features"] == {}
+    assert window["rows"] == 2
+    assert sum(window["predictions"]["counts"].values()) == 2
+
+
+def test_a_stopped_server_saves_its_window_and_the_next_one_restores_it(
+    models: dict[str, Any], start_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    state = tmp_path / "state" / "window.json"
+    settings = AppSettings("m", "1", window_state=StateLocation(path=state))
+    source = ModelSource(path=models["lr"].path)
+    first = start_server(source=source, settings=settings)
+    first.wait_ready()
+    first.client.post("/v2/models/m/infer", json=body(models["lr"].x[:7].tolist()))
+    before = first.client.get("/drift/window").json()
+    first.close()
+    assert state.is_file()
+    second = start_server(source=source, settings=settings)
+    second.wait_ready()
+    after = second.client.get("/drift/window").json()
+    assert after["rows"] == 7
+    assert after["features"] == before["features"]
+    assert after["predictions"] == before["predictions"]
+    assert after["covered"] >= before["covered"]
+
+
+def test_the_window_is_saved_at_each_slot_boundary(
+    models: dict[str, Any], start_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    state = tmp_path / "window.json"
+    settings = AppSettings(
+        "m", "1", window_state=StateLocation(path=state), window_fine=Tier(1, 60),
+        window_coarse=Tier(60, 24),
+    )  # fmt: skip
+    server = start_server(source=ModelSource(path=models["lr"].path), settings=settings)
+    server.wait_ready()
+    server.client.post("/v2/models/m/infer", json=body(models["lr"].x[:3].tolist()))
+
+    def saved_rows() -> int:
+        document = json.loads(state.read_text())
+        assert document["partial"] is None  # a boundary save, not the shutdown one
+        return sum(v for s in document["fine"] for k, v in s["counts"] if k == ["rows"])
+
+    wait_for(saved_rows, lambda n: n == 3, timeout=10, what="3 rows in a saved slot")
+
+
+def test_an_unwritable_window_state_does_not_stop_the_server(
+    models: dict[str, Any], start_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    settings = AppSettings(
+        "m", "1", window_state=StateLocation(path=tmp_path / "file" / "w.json"),
+        window_fine=Tier(1, 60), window_coarse=Tier(60, 24),
+    )  # fmt: skip
+    server = start_server(source=ModelSource(path=models["lr"].path), settings=settings)
+    server.wait_ready()
+    server.client.post("/v2/models/m/infer", json=body([[0, 0, 0, 0]]))
+    wait_for(
+        lambda: server.client.get("/drift/window").json(),
+        lambda w: w["covered"] > 1 and w["rows"] == 1,  # a slot boundary has passed
+        timeout=10,
+        what="the window to count on past a failed save",
+    )
+    assert server.client.get("/v2/health/ready").status_code == 200
+
+
+def test_installing_another_version_starts_an_empty_window(models: dict[str, Any]) -> None:
+    files = models["lr"]
+    app = ServingApp(AppSettings("m", "1"))
+    try:
+        model = LoadedModel(files.model_bytes)
+        app.install(model, files.sha256, files.baseline, "1")
+        infer = json.dumps(body([[0, 0, 0, 0]])).encode()
+        assert app.handle(Request("POST", "/v2/models/m/infer", {}, infer)).status == 200
+        read = Request("GET", "/drift/window", {}, b"", "seconds=60")
+        assert json.loads(app.handle(read).body)["rows"] == 1
+        app.install(model, files.sha256, files.baseline, "2")
+        window = json.loads(app.handle(read).body)
+        assert (window["version"], window["rows"]) == ("2", 0)
+        assert window["features"]["f0"] == [0] * (len(files.baseline["features"][0]["edges"]) + 1)
+        assert window["feedback"] == {"labelled": 0, "confusion": {}}
+    finally:
+        app.close()

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from edgeml.serving.program import main
+from edgeml.serving.program import build_parser, config_from_args, main
+from edgeml.serving.window import StateLocation
 from support.wait import wait_for
 
 OPERATOR = Path(__file__).resolve().parents[4] / "operator"
@@ -49,3 +52,23 @@ def test_sigterm_finishes_and_exits_zero(models: dict[str, Any], tmp_path: Path)
         assert "stopped" in log.read_text()
     finally:
         process.kill()
+
+
+def _window_state(*extra: str) -> StateLocation | None:
+    args = build_parser().parse_args(
+        ["--model-name", "m", "--model-path", "m.onnx", "--cache-dir", "/c", *extra]
+    )
+    return config_from_args(args).settings.window_state
+
+
+def test_the_window_is_saved_under_the_cache_by_default() -> None:
+    location = _window_state()
+    assert location == StateLocation(directory=Path("/c/windows"), hostname=socket.gethostname())
+    assert location.file_for("m", "1") == Path(f"/c/windows/m-1-{socket.gethostname()}.json")
+
+
+def test_window_state_flags() -> None:
+    assert _window_state("--window-state", "/w.json") == StateLocation(path=Path("/w.json"))
+    assert _window_state("--no-window-state") is None
+    with pytest.raises(SystemExit):
+        _window_state("--window-state", "/w.json", "--no-window-state")

@@ -1,0 +1,197 @@
+"""DriftPolicy observe and act: the pods' window counts and the baselines in; status out.
+
+The counts are read only when an evaluation is due (plans.driftpolicy.evaluation_due),
+from each serving pod's /drift/window (directly or through the API server) or from
+Prometheus; each served version's baseline comes from its MLflow run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from edgeml.api.edgedeployment import MetricsSource
+from edgeml.config import OperatorConfig
+from edgeml.drift.baseline import Baseline, BaselineFormatError, parse_baseline
+from edgeml.drift.windows import WindowCounts, WindowFormatError, by_version, parse_pod_window
+from edgeml.kube.reads import get_custom, list_nodes_raw, list_pods_raw
+from edgeml.kube.scrape import Source, scrape
+from edgeml.metrics import DRIFT
+from edgeml.objects.inference import selector
+from edgeml.plans.common import Plan
+from edgeml.plans.driftpolicy import DriftWorld, evaluation_due, source_of, window_of
+from edgeml.plans.parsing import Parsed
+from edgeml.prometheus import PrometheusUnavailableError, window_counts
+from edgeml.registry.client import RegistryUnavailableError, get_baseline
+
+ZONE_LABEL = "topology.kubernetes.io/zone"
+WINDOW_PATH = "/drift/window"
+log = logging.getLogger(__name__)
+
+
+def _ready(pod: Mapping[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    return status.get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+
+
+def _zones(deployment: Mapping[str, Any]) -> dict[str, str]:
+    selector_ = (deployment.get("spec") or {}).get("nodeSelector") or {}
+    nodes = list_nodes_raw(",".join(f"{k}={v}" for k, v in sorted(selector_.items())))
+    return {
+        n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(ZONE_LABEL, "")
+        for n in nodes
+    }
+
+
+def _groups(
+    windows: Sequence[tuple[str, WindowCounts]],
+) -> dict[str, dict[str, WindowCounts]]:
+    """The fleet ("") and each zone, summed per version."""
+    zoned: dict[str, list[WindowCounts]] = defaultdict(list)
+    for zone, w in windows:
+        if zone:
+            zoned[zone].append(w)
+    groups = {zone: by_version(ws) for zone, ws in zoned.items()}
+    groups[""] = by_version([w for _, w in windows])
+    return groups
+
+
+def _read_pods(
+    pods: Sequence[Mapping[str, Any]],
+    zones: Mapping[str, str],
+    source: MetricsSource,
+    port: int,
+    seconds: int,
+    config: OperatorConfig,
+) -> tuple[list[tuple[str, WindowCounts]], int]:
+    how: Source = "APIServerProxy" if source.type == "APIServerProxy" else "PodIP"
+    pages = scrape(
+        pods, port, how, config.metrics_timeout_seconds, WINDOW_PATH, {"seconds": str(seconds)}
+    )
+    out = []
+    read = 0
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        page = pages.get(name)
+        if page is None:
+            continue
+        try:
+            window = parse_pod_window(json.loads(page))
+        except (ValueError, WindowFormatError) as err:
+            log.warning("pod %s answered a window that cannot be read: %s", name, err)
+            continue
+        read += 1
+        if window is not None:
+            out.append((zones.get((pod.get("spec") or {}).get("nodeName", ""), ""), window))
+    return out, read
+
+
+def _baselines(
+    versions: Sequence[str], model: Mapping[str, Any] | None, config: OperatorConfig
+) -> tuple[dict[str, Baseline], dict[str, str]]:
+    """Each version's baseline, from the run the EdgeModel's status names for it."""
+    found: dict[str, Baseline] = {}
+    missing: dict[str, str] = {}
+    status = (model or {}).get("status") or {}
+    spec = (model or {}).get("spec") or {}
+    uri = (spec.get("registry") or {}).get("trackingUri") or config.mlflow_tracking_uri
+    runs = {str(v.get("version")): v.get("runId") for v in status.get("versions") or []}
+    champion = status.get("champion") or {}
+    runs.setdefault(str(champion.get("version")), champion.get("runId"))
+    for version in versions:
+        run_id = runs.get(version)
+        if not uri:
+            missing[version] = "no MLflow tracking URI is configured"
+        elif not run_id:
+            missing[version] = "the EdgeModel lists no MLflow run for it"
+        else:
+            try:
+                doc = get_baseline(uri, run_id)
+                if doc is None:
+                    missing[version] = f"run {run_id} logged no edgeml/baseline.json"
+                else:
+                    found[version] = parse_baseline(version, doc)
+            except RegistryUnavailableError as err:
+                missing[version] = f"MLflow could not be read: {err}"
+            except BaselineFormatError as err:
+                missing[version] = f"its baseline cannot be read: {err}"
+    return found, missing
+
+
+def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorld:
+    """The deployment, and when an evaluation is due: windows and baselines."""
+    if parsed.obj is None:
+        return DriftWorld()
+    spec = parsed.obj.spec
+    namespace = parsed.metadata.namespace or ""
+    deployment = get_custom("edgedeployments", namespace, spec.deployment_ref.name)
+    if deployment is None or not evaluation_due(parsed, datetime.now(UTC)):
+        return DriftWorld(deployment)
+    started = time.monotonic()
+    source = source_of(spec, deployment)
+    seconds = int(window_of(spec).total_seconds())
+    pods = [
+        p
+        for p in list_pods_raw(namespace, selector(deployment["metadata"]["name"]))
+        if _ready(p) and not p["metadata"].get("deletionTimestamp")
+    ]
+    zones = _zones(deployment)
+    port = int(((deployment.get("spec") or {}).get("serving") or {}).get("port") or 8080)
+    try:
+        if source.type == "Prometheus" and source.prometheus is not None:
+            by_zone: dict[str, list[str]] = defaultdict(list)
+            for p in pods:
+                by_zone[zones.get(p["spec"].get("nodeName", ""), "")].append(p["metadata"]["name"])
+            prom = source.prometheus
+            zoned = window_counts(
+                prom.address, namespace, by_zone, seconds, config.metrics_timeout_seconds,
+                prom.pod_label, prom.namespace_label,
+            )  # fmt: skip
+            windows = [(zone, w) for zone, ws in zoned.items() for w in ws]
+            read = len(pods)
+        else:
+            windows, read = _read_pods(pods, zones, source, port, seconds, config)
+    except PrometheusUnavailableError as err:
+        DRIFT.failed(namespace, parsed.metadata.name, "SourceUnavailable")
+        return DriftWorld(deployment, True, pods_total=len(pods), source=source.type,
+                          source_error=str(err))  # fmt: skip
+    if pods and read == 0:
+        DRIFT.failed(namespace, parsed.metadata.name, "SourceUnavailable")
+        return DriftWorld(
+            deployment, True, pods_total=len(pods), source=source.type,
+            source_error=f"none of the {len(pods)} serving pods answered {WINDOW_PATH}",
+        )  # fmt: skip
+    model = get_custom(
+        "edgemodels",
+        namespace,
+        ((deployment.get("spec") or {}).get("modelRef") or {}).get("name", ""),
+    )
+    versions = sorted({w.version for _, w in windows})
+    baselines, missing = _baselines(versions, model, config)
+    DRIFT.evaluated(namespace, parsed.metadata.name, time.monotonic() - started)
+    return DriftWorld(
+        deployment,
+        True,
+        _groups(windows),
+        pods_total=len(pods),
+        pods_read=read,
+        baselines=baselines,
+        missing_baselines=missing,
+        source=source.type,
+    )
+
+
+def act_on_drift(parsed: Parsed[Any, Any], plan: Plan[Any], now: datetime) -> Plan[Any]:
+    """Publish the evaluation as operator metrics (scores, thresholds, the decision)."""
+    status = plan.status
+    if status.evaluation is not None and status.last_evaluated == now:
+        DRIFT.publish(parsed.metadata.namespace or "", parsed.metadata.name, status)
+    return plan

@@ -1,0 +1,1 @@
+"""Drift statistics and decisions: pure functions over counts."""
