@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("action", choices=["promote", "abort", "pause", "resume"])
     rollout.add_argument("deployment", help="the EdgeDeployment's name")
     rollout.add_argument("-n", "--namespace", default="default")
+    drift = sub.add_parser("drift", help="show a DriftPolicy's latest evaluation as a table")
+    drift.add_argument("policy", help="the DriftPolicy's name")
+    drift.add_argument("-n", "--namespace", default="default")
     run = sub.add_parser("run", help="run the operator")
     run.add_argument(
         "--namespace", action="append", default=[], help="watch only this namespace (repeatable)"
@@ -100,6 +103,18 @@ def _rollout(args: argparse.Namespace) -> int:
         "edgedeployments", args.namespace, args.deployment, {COMMAND_PREFIX + args.action: token}
     )
     print(f"asked the operator to {args.action} the rollout of {args.namespace}/{args.deployment}")
+    return 0
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from edgeml.drift.report import render_drift
+    from edgeml.kube.reads import get_custom
+
+    policy = get_custom("driftpolicies", args.namespace, args.policy)
+    if policy is None:
+        print(f"error: DriftPolicy {args.namespace}/{args.policy} does not exist", file=sys.stderr)
+        return 1
+    print(render_drift(policy), end="")
     return 0
 
 
@@ -173,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         return _promote(args)
     if args.command == "rollout":
         return _rollout(args)
+    if args.command == "drift":
+        return _drift(args)
 
     return 2
 

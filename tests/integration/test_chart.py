@@ -211,3 +211,47 @@ def test_operator_installed_from_the_manifests_runs_under_its_own_identity(
             "deploy/edgeml",
             f"--replicas={before or 0}",
         )
+
+
+def test_alerting_rules_fire_on_the_operator_series() -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool comes with Debian's prometheus package (hack/lib/bootstrap.sh)"
+    rules = REPO / "tests" / "integration" / "rules"
+    checked = _run(promtool, "check", "rules", str(CHART / "files" / "prometheus-rules.yaml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = subprocess.run(
+        [promtool, "test", "rules", "edgeml_rules_test.yaml"],
+        cwd=rules,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+@pytest.mark.parametrize(
+    ("api_versions", "kinds"),
+    [
+        ([], set()),
+        (["monitoring.coreos.com/v1/PrometheusRule"], {"PrometheusRule"}),
+        (
+            ["monitoring.coreos.com/v1/PrometheusRule", "monitoring.coreos.com/v1/ServiceMonitor"],
+            {"PrometheusRule", "ServiceMonitor"},
+        ),
+    ],
+)
+def test_monitoring_objects_render_only_where_their_crds_exist(
+    cluster: ClusterHandle, api_versions: list[str], kinds: set[str]
+) -> None:
+    import yaml
+
+    extra = ["--set", "metrics.serviceMonitor.enabled=true"]
+    for version in api_versions:
+        extra += ["--api-versions", version]
+    docs = [d for d in yaml.safe_load_all(_render(_tool(cluster, "helm"), *extra)) if d]
+    monitoring = {d["kind"] for d in docs if d["apiVersion"].startswith("monitoring.coreos.com")}
+    assert monitoring == kinds
+    rule = next((d for d in docs if d["kind"] == "PrometheusRule"), None)
+    if rule is not None:
+        shipped = yaml.safe_load((CHART / "files" / "prometheus-rules.yaml").read_text())
+        assert rule["spec"] == shipped

@@ -102,6 +102,22 @@ class Evaluation(KubeModel):
     """Drift clears only once every score is below threshold * (1 - hysteresis)."""
 
 
+class Receiver(KubeModel):
+    """A webhook that is told when drift is detected and when it clears."""
+
+    name: Annotated[
+        str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    ]
+    """The receiver's name, as status reports it."""
+    secret_ref: LocalObjectReference
+    """A Secret in the policy's namespace with key `url` (the webhook's address) and,
+    optionally, `token` (sent as a Bearer token). The Secret must carry the label
+    `edgeml.io/receiver: "true"`: the operator reads no other Secret, so writing a
+    DriftPolicy does not let anyone send another Secret's contents anywhere."""
+    format: Literal["Alertmanager", "CloudEvents"] = "Alertmanager"
+    """Alertmanager's webhook format (version 4), or a CloudEvents 1.0 JSON event."""
+
+
 class DriftPolicySpec(KubeModel):
     """The desired state of a DriftPolicy."""
 
@@ -131,6 +147,12 @@ class DriftPolicySpec(KubeModel):
     """The least time between two retrains triggered by this policy."""
     evaluation: Evaluation = Field(default_factory=Evaluation)
     """Evaluation interval and the decision rule."""
+    notify: list[Receiver] = Field(
+        default_factory=list,
+        max_length=10,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    """Webhooks told of each drift episode: once when it is detected, once when it clears."""
     source: MetricsSource | None = None
     """Where the pods' window counts are read: PodIP (each pod's /drift/window),
     APIServerProxy, or Prometheus (increase() of the pods' counters over the window);
@@ -222,6 +244,40 @@ class Streak(KubeModel):
     """Evaluations in a row that found every score below the hysteresis margin."""
 
 
+class Episode(KubeModel):
+    """The current or last drift episode: one alert, firing until it ended."""
+
+    fingerprint: str
+    """The alert's identity (the same in its firing and resolved messages)."""
+    started: datetime
+    """When Drifted turned True."""
+    ended: datetime | None = None
+    """When it cleared."""
+    reason: str = "DataDrift"
+    """What drifted first: DataDrift, PredictionDrift or ConceptDrift."""
+    message: str = ""
+    """What the evaluation found when it began."""
+
+
+class NotificationRecord(KubeModel):
+    """What one receiver was told of the current episode."""
+
+    receiver: str
+    """The receiver's name."""
+    fingerprint: str
+    """The episode."""
+    delivered: Literal["firing", "resolved"] | None = None
+    """The latest state it received."""
+    attempts: int = 0
+    """Failed attempts in a row at the message it is owed."""
+    last_attempt: datetime | None = None
+    """When it was last tried."""
+    next_attempt: datetime | None = None
+    """When it is tried again (backing off after a failure)."""
+    error: str | None = None
+    """Why the last attempt failed."""
+
+
 class DriftPolicyStatus(StatusBase):
     """The observed state of a DriftPolicy."""
 
@@ -248,6 +304,10 @@ class DriftPolicyStatus(StatusBase):
     """When drift was last evaluated."""
     drifted_since: datetime | None = None
     """When the current drift episode began."""
+    episode: Episode | None = None
+    """The current or last drift episode (its alert)."""
+    notifications: list[NotificationRecord] = Field(default_factory=list)
+    """What each receiver in spec.notify was told of the episode."""
     last_retrain: datetime | None = None
     """When this policy last created a TrainingRun."""
     triggered_runs: list[str] = Field(default_factory=list)

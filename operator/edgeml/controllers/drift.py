@@ -12,6 +12,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,15 +20,30 @@ from edgeml.api.edgedeployment import MetricsSource
 from edgeml.config import OperatorConfig
 from edgeml.drift.baseline import Baseline, BaselineFormatError, parse_baseline
 from edgeml.drift.windows import WindowCounts, WindowFormatError, by_version, parse_pod_window
-from edgeml.kube.reads import get_custom, list_nodes_raw, list_pods_raw
+from edgeml.kube.reads import get_custom, get_secret, list_nodes_raw, list_pods_raw
 from edgeml.kube.scrape import Source, scrape
 from edgeml.metrics import DRIFT
 from edgeml.objects.inference import selector
-from edgeml.plans.common import Plan
-from edgeml.plans.driftpolicy import DriftWorld, evaluation_due, source_of, window_of
+from edgeml.plans.common import ConditionSpec, Plan, apply_conditions, transition_events
+from edgeml.plans.driftpolicy import (
+    NOTIFIED,
+    DriftWorld,
+    evaluation_due,
+    source_of,
+    window_of,
+)
+from edgeml.plans.notifications import (
+    Send,
+    alertmanager_payload,
+    cloudevent_payload,
+    notified_condition,
+    record_delivery,
+    target_of,
+)
 from edgeml.plans.parsing import Parsed
 from edgeml.prometheus import PrometheusUnavailableError, window_counts
 from edgeml.registry.client import RegistryUnavailableError, get_baseline
+from edgeml.webhooks import WebhookError, post_json
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 WINDOW_PATH = "/drift/window"
@@ -133,8 +149,14 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
     spec = parsed.obj.spec
     namespace = parsed.metadata.namespace or ""
     deployment = get_custom("edgedeployments", namespace, spec.deployment_ref.name)
-    if deployment is None or not evaluation_due(parsed, datetime.now(UTC)):
-        return DriftWorld(deployment)
+    if deployment is None:
+        return DriftWorld()
+    targets = {
+        r.name: target_of(r.secret_ref.name, get_secret(namespace, r.secret_ref.name))
+        for r in spec.notify
+    }
+    if not evaluation_due(parsed, datetime.now(UTC)):
+        return DriftWorld(deployment, targets=targets)
     started = time.monotonic()
     source = source_of(spec, deployment)
     seconds = int(window_of(spec).total_seconds())
@@ -162,12 +184,13 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
     except PrometheusUnavailableError as err:
         DRIFT.failed(namespace, parsed.metadata.name, "SourceUnavailable")
         return DriftWorld(deployment, True, pods_total=len(pods), source=source.type,
-                          source_error=str(err))  # fmt: skip
+                          source_error=str(err), targets=targets)  # fmt: skip
     if pods and read == 0:
         DRIFT.failed(namespace, parsed.metadata.name, "SourceUnavailable")
         return DriftWorld(
             deployment, True, pods_total=len(pods), source=source.type,
             source_error=f"none of the {len(pods)} serving pods answered {WINDOW_PATH}",
+            targets=targets,
         )  # fmt: skip
     model = get_custom(
         "edgemodels",
@@ -186,12 +209,53 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
         baselines=baselines,
         missing_baselines=missing,
         source=source.type,
+        targets=targets,
     )
 
 
 def act_on_drift(parsed: Parsed[Any, Any], plan: Plan[Any], now: datetime) -> Plan[Any]:
-    """Publish the evaluation as operator metrics (scores, thresholds, the decision)."""
+    """Deliver the notifications owed, record each outcome in status, and publish the
+    evaluation as operator metrics."""
     status = plan.status
+    sends = [a for a in plan.actions if isinstance(a, Send)]
+    if sends and parsed.obj is not None:
+        records = list(status.notifications)
+        for send in sends:
+            d = send.delivery
+            if d.receiver.format == "CloudEvents":
+                body, kind = cloudevent_payload(d.alert), "application/cloudevents+json"
+            else:
+                body, kind = alertmanager_payload(d.receiver.name, d.alert), "application/json"
+            try:
+                post_json(send.target.url, body, send.target.token, kind)
+                error = None
+                log.info(
+                    "%s/%s: told %s the drift alert is %s", parsed.metadata.namespace,
+                    parsed.metadata.name, d.receiver.name, d.alert.status,
+                )  # fmt: skip
+            except WebhookError as err:
+                error = str(err)
+                log.warning("%s/%s: %s", parsed.metadata.namespace, parsed.metadata.name, err)
+            records = record_delivery(records, d, error, now)
+        status = status.model_copy(update={"notifications": records})
+        targets = {s.delivery.receiver.name: s.target for s in sends}
+        condition = notified_condition(parsed.obj.spec.notify, records, targets)
+        before = next((c for c in status.conditions if c.type == NOTIFIED), None)
+        # A receiver whose Secret cannot be used was never sent to: that finding stands.
+        if condition is not None and not (before and before.reason == "ReceiverSecretNotFound"):
+            status = status.model_copy(
+                update={
+                    "conditions": apply_conditions(
+                        status.conditions,
+                        [ConditionSpec(NOTIFIED, *condition)],
+                        now=now,
+                        generation=parsed.metadata.generation,
+                    )
+                }
+            )
+        plan = replace(
+            plan, status=status, events=plan.events + transition_events(plan.status, status)
+        )
     if status.evaluation is not None and status.last_evaluated == now:
         DRIFT.publish(parsed.metadata.namespace or "", parsed.metadata.name, status)
     return plan

@@ -66,3 +66,22 @@ def list_pods_raw(namespace: str, label_selector: str) -> list[dict[str, Any]]:
     return _raw_list(
         api.list_namespaced_pod(namespace, label_selector=label_selector, _preload_content=False)
     )
+
+
+def get_secret(namespace: str, name: str) -> tuple[dict[str, str], dict[str, str]] | None:
+    """A Secret's labels and its data decoded as text, or None if it does not exist."""
+    import base64
+
+    api = client.CoreV1Api(api_client())
+    try:
+        response: Any = api.read_namespaced_secret(name, namespace, _preload_content=False)
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    body = json.loads(response.data)
+    labels = dict((body.get("metadata") or {}).get("labels") or {})
+    data = {
+        k: base64.b64decode(v).decode(errors="replace") for k, v in (body.get("data") or {}).items()
+    }
+    return labels, data

@@ -16,6 +16,7 @@ from edgeml.api.driftpolicy import (
     ConceptStatus,
     DriftPolicySpec,
     DriftPolicyStatus,
+    Episode,
     EvaluationStatus,
     FeatureDrift,
     WorstFeature,
@@ -44,10 +45,19 @@ from edgeml.plans.common import (
     apply_conditions,
     transition_events,
 )
+from edgeml.plans.notifications import (
+    Send,
+    Target,
+    alert_of,
+    deliveries_due,
+    notified_condition,
+    open_episode,
+)
 from edgeml.plans.parsing import Parsed
 
 DRIFTED = "Drifted"
 RETRAINING = "Retraining"
+NOTIFIED = "Notified"
 MIN_INTERVAL = timedelta(seconds=10)
 MAX_FEATURES = 20
 MAX_ZONES = 50
@@ -135,6 +145,8 @@ class DriftWorld:
     source: str = "PodIP"
     source_error: str | None = None
     """Why no pod's counts could be read (Prometheus down, every pod unreachable)."""
+    targets: Mapping[str, Target | str] = field(default_factory=dict)
+    """Each receiver's address from its Secret, or why it cannot be used."""
 
 
 def _fmt(x: float) -> str:
@@ -306,6 +318,15 @@ def plan_drift_policy(
             wanted += conditions
             update.update(more)
             events += more_events
+    actions: tuple[Send, ...] = ()
+    if parsed.obj is not None and error is None and world.deployment is not None:
+        actions, notified, retry_at = _notifications(
+            parsed, world, update.get("episode", base.episode), now
+        )
+        if notified is not None:
+            wanted.append(notified)
+        if retry_at is not None:
+            requeue_at = min(requeue_at, retry_at) if requeue_at else retry_at
     if base.last_evaluated is None and not any(c.type == DRIFTED for c in wanted):
         wanted.append(
             ConditionSpec(DRIFTED, "Unknown", "NotEvaluated", "Drift has not been evaluated yet.")
@@ -321,7 +342,38 @@ def plan_drift_policy(
     # Drifted's own Events are the episode's start and end (below), not each change of
     # its reason: a blip to TooFewSamples inside an episode is not news.
     events = transition_events(_without_drifted(old), _drop_drifted(status)) + events
-    return Plan(status=status, events=events, requeue_at=requeue_at)
+    return Plan(status=status, events=events, actions=actions, requeue_at=requeue_at)
+
+
+def _notifications(
+    parsed: Parsed[DriftPolicy, DriftPolicyStatus],
+    world: DriftWorld,
+    episode: Episode | None,
+    now: datetime,
+) -> tuple[tuple[Send, ...], ConditionSpec | None, datetime | None]:
+    """The messages owed now, the Notified condition, and when a backoff ends."""
+    assert parsed.obj is not None
+    spec = parsed.obj.spec
+    records = (parsed.status or DriftPolicyStatus()).notifications
+    condition = notified_condition(spec.notify, records, world.targets)
+    notified = ConditionSpec(NOTIFIED, *condition) if condition else None
+    if episode is None or not spec.notify:
+        return (), notified, None
+    alert = alert_of(
+        episode, parsed.metadata.namespace or "", parsed.metadata.name, spec.deployment_ref.name
+    )
+    sends = tuple(
+        Send(d, target)
+        for d in deliveries_due(alert, spec.notify, records, now)
+        if isinstance(target := world.targets.get(d.receiver.name), Target)
+    )
+    waiting = [
+        r.next_attempt
+        for r in records
+        if r.next_attempt is not None and r.fingerprint == alert.fingerprint
+        and r.delivered != alert.status and r.next_attempt > now
+    ]  # fmt: skip
+    return sends, notified, min(waiting, default=None)
 
 
 def _drop_drifted(status: DriftPolicyStatus) -> DriftPolicyStatus:
@@ -440,6 +492,9 @@ def _evaluate(
         )
         if not previous:
             fields["drifted_since"] = now
+            fields["episode"] = open_episode(
+                parsed.metadata.uid or "", now, reason or "DataDrift", message
+            )
             events.append(Event("Warning", "DriftDetected", message))
             events.append(_on_deployment(parsed, world, Event("Warning", "DriftDetected", message)))
         return "Drifted", conditions, fields, events
@@ -464,6 +519,8 @@ def _evaluate(
         )
     if previous:
         fields["drifted_since"] = None
+        if base.episode is not None and base.episode.ended is None:
+            fields["episode"] = base.episode.model_copy(update={"ended": now})
         cleared = f"Drift cleared: {_summary(fields)}."
         events.append(Event("Normal", "DriftCleared", cleared))
         events.append(_on_deployment(parsed, world, Event("Normal", "DriftCleared", cleared)))
