@@ -12,9 +12,11 @@ the decision's streak in status).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,38 @@ class Clients:
         self.thread.join(10)
 
 
+class Receiver:
+    """A webhook receiver on loopback that keeps every JSON body POSTed to it."""
+
+    def __init__(self) -> None:
+        received: list[dict[str, Any]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.received = received
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def statuses(self) -> list[tuple[str, str]]:
+        return [(b["status"], b["alerts"][0]["fingerprint"]) for b in self.received]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
 @pytest.fixture
 def clients(core: client.CoreV1Api, namespace: str) -> Iterator[Clients]:
     c = Clients(core, namespace)
@@ -125,6 +159,7 @@ def test_drift_at_one_zone_is_detected_named_and_cleared_once(
     core: client.CoreV1Api,
     namespace: str,
     clients: Clients,
+    receiver: Receiver,
     tmp_path: Path,
 ) -> None:
     if not cluster.local:
@@ -148,11 +183,19 @@ def test_drift_at_one_zone_is_detected_named_and_cleared_once(
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgedeployments", deployment)
     ed.wait_phase("Healthy", good.version)
 
+    core.create_namespaced_secret(
+        namespace,
+        {
+            "metadata": {"name": "ops-webhook", "labels": {"edgeml.io/receiver": "true"}},
+            "stringData": {"url": receiver.url},
+        },
+    )
     policy = drift_policy(
         POLICY,
         NAME,
         dataDrift={"method": "psi", "threshold": 0.2, "window": "1m", "minSamples": 300},
         evaluation={"interval": f"{INTERVAL_S}s", "consecutive": 2, "hysteresis": 0.2},
+        notify=[{"name": "ops", "secretRef": {"name": "ops-webhook"}}],
     )
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "driftpolicies", policy)
 
@@ -223,3 +266,19 @@ def test_drift_at_one_zone_is_detected_named_and_cleared_once(
     assert _reasons(core, namespace, POLICY).count("DriftCleared") == 1
     assert _reasons(core, namespace, NAME).count("DriftDetected") == 1
     assert _reasons(core, namespace, NAME).count("DriftCleared") == 1
+
+    # 5. The receiver was told once of the firing and once of its resolution.
+    wait_for(
+        receiver.statuses,
+        lambda got: len(got) >= 2,
+        timeout=30,
+        what="the webhook to receive the firing and the resolved alert",
+    )
+    (firing, fp1), (resolved, fp2) = receiver.statuses()
+    assert (firing, resolved) == ("firing", "resolved")
+    assert fp1 == fp2
+    alert = receiver.received[0]["alerts"][0]
+    assert alert["labels"]["driftpolicy"] == POLICY
+    assert f"zone {SHIFTED_ZONE}" in alert["annotations"]["description"]
+    notified = next(c for c in cleared["status"]["conditions"] if c["type"] == "Notified")
+    assert notified["status"] == "True"

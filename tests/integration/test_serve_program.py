@@ -4,6 +4,7 @@ A tiny model is trained and registered with `edgeml train` under a fresh name, t
 served from `models:/<name>/1` in a subprocess and queried with `tritonclient.http`
 (the Triton/KServe Open Inference Protocol client). MLflow is MLFLOW_TRACKING_URI, else
 the local cluster's (http://127.0.0.1:15000 by default); the test skips if none answers.
+The recent-window restart test needs no MLflow: it serves a model file.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -26,6 +28,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
 
+from edgeml.training.baseline import build_baseline
 from edgeml.training.program import main as train_main
 from support.wait import wait_for
 
@@ -257,6 +260,84 @@ def test_a_restart_with_mlflow_down_serves_from_the_cache(
         assert "from the node cache" in offline.log.read_text()
     finally:
         assert offline.stop() == 0
+
+
+def test_a_restarted_server_restores_its_recent_window_from_the_state_file(
+    tmp_path: Path,
+) -> None:
+    model = _model_file(tmp_path / "model")
+    rows = model["x"][:20]
+    args = [
+        "--model-name", "fraud", "--model-path", str(model["path"]), "--host", "127.0.0.1",
+        "--port", "0", "--cache-dir", str(tmp_path / "cache"),
+    ]  # fmt: skip
+    first = ServeProcess(args, "http://127.0.0.1:9", tmp_path / "first.log")
+    try:
+        _wait_ready(first)
+        reply = httpx.post(f"http://{first.url}/v2/models/fraud/infer", json=_infer(rows, "a"))
+        labels = reply.json()["outputs"][0]["data"]
+        feedback = {"id": "a", "label": labels}
+        httpx.post(f"http://{first.url}/v2/models/fraud/feedback", json=feedback)
+        before = httpx.get(f"http://{first.url}/drift/window?seconds=3600").json()
+    finally:
+        assert first.stop() == 0
+    assert before["rows"] == 20
+    state = tmp_path / "cache" / "windows" / f"fraud-1-{socket.gethostname()}.json"
+    assert state.is_file(), sorted(str(p) for p in tmp_path.rglob("*"))
+
+    second = ServeProcess(args, "http://127.0.0.1:9", tmp_path / "second.log")
+    try:
+        _wait_ready(second)
+        after = httpx.get(f"http://{second.url}/drift/window?seconds=3600").json()
+        httpx.post(f"http://{second.url}/v2/models/fraud/infer", json=_infer(rows[:1], "b"))
+        more = httpx.get(f"http://{second.url}/drift/window?seconds=3600").json()
+    finally:
+        assert second.stop() == 0
+    assert "window: restored" in second.log.read_text()
+    for key in ("rows", "features", "predictions", "feedback"):
+        assert after[key] == before[key], key
+    assert after["feedback"]["labelled"] == 20
+    assert after["covered"] >= before["covered"]
+    assert more["rows"] == 21
+
+
+def _model_file(folder: Path) -> dict[str, Any]:
+    """A logistic regression as model.onnx with its baseline.json, 6 float inputs."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = make_classification(300, 6, n_informative=4, random_state=3)
+    x = x.astype(np.float32)
+    estimator = LogisticRegression().fit(x, y)
+    onx = to_onnx(
+        estimator,
+        initial_types=[("input", FloatTensorType([None, 6]))],
+        options={id(estimator): {"zipmap": False}},
+    )
+    baseline = build_baseline(
+        x, [f"f{i}" for i in range(6)], estimator.predict(x), "classification", {},
+        estimator.classes_,
+    )  # fmt: skip
+    folder.mkdir(parents=True)
+    (folder / "model.onnx").write_bytes(onx.SerializeToString())
+    (folder / "baseline.json").write_text(json.dumps(baseline))
+    return {"path": folder / "model.onnx", "x": x}
+
+
+def _infer(rows: np.ndarray, request_id: str) -> dict[str, Any]:
+    shape = list(rows.shape)
+    tensor = {"name": "input", "shape": shape, "datatype": "FP32", "data": rows.tolist()}
+    return {"id": request_id, "inputs": [tensor]}
+
+
+def _wait_ready(server: ServeProcess) -> None:
+    wait_for(
+        lambda: httpx.get(f"http://{server.url}/v2/health/ready").status_code,
+        lambda status: status == 200,
+        timeout=30,
+        what=f"{server.url} to be ready (log: {server.log})",
+    )
 
 
 def _cached_model(server: ServeProcess, sha256: str) -> str:

@@ -1,4 +1,5 @@
-"""The routes of `edgeml serve`: Open Inference Protocol v2, /metrics, feedback.
+"""The routes of `edgeml serve`: Open Inference Protocol v2, /metrics, feedback, and
+/drift/window (this pod's counts over a recent window, see window.py).
 
 `ServingApp.handle` turns a framed HTTP request into a response. Small inference
 requests run inline on the event loop: a single-row run takes about 10 µs, less than a
@@ -13,7 +14,8 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Awaitable
+import urllib.parse
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +26,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from edgeml.serving.feedback import PredictionMemory
 from edgeml.serving.httpserver import Request, Response
-from edgeml.serving.metrics import ServingMetrics
+from edgeml.serving.metrics import (
+    ABSOLUTE_ERROR,
+    CLASS,
+    CONFUSION,
+    FEATURE,
+    LABELLED,
+    PREDICTION,
+    ROWS,
+    SQUARED_ERROR,
+    Distributions,
+    ServingMetrics,
+)
 from edgeml.serving.model import LoadedModel
 from edgeml.serving.protocol import (
     InferRequest,
@@ -34,12 +47,28 @@ from edgeml.serving.protocol import (
     parse_infer_request,
     parse_json_body,
 )
+from edgeml.serving.window import (
+    COARSE,
+    FINE,
+    MAX_WINDOW_SECONDS,
+    Counts,
+    StateFile,
+    StateLocation,
+    Tier,
+    Window,
+    WindowIdentity,
+    bins_digest,
+    remove_stale_states,
+)
 
 log = logging.getLogger("edgeml.serve")
 
 PLATFORM = "onnxruntime_onnx"
 _OK_EMPTY = b""
 _JSON = b"application/json"
+DEFAULT_WINDOW_SECONDS = 900
+BOUNDARY_LAG_SECONDS = 0.005
+"""How long after a slot boundary the window task wakes (wall and monotonic time drift)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +79,9 @@ class AppSettings:
     model_version: str
     feedback_capacity: int = 10000
     inline_max_rows: int = 128
+    window_state: StateLocation | None = None  # None: the window is kept in memory only
+    window_fine: Tier = FINE
+    window_coarse: Tier = COARSE
 
 
 def _error(status: int, message: str) -> Response:
@@ -59,7 +91,12 @@ def _error(status: int, message: str) -> Response:
 class ServingApp:
     """The server's state (model, readiness, metrics, feedback memory) and its routes."""
 
-    def __init__(self, settings: AppSettings, metrics: ServingMetrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: AppSettings,
+        metrics: ServingMetrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.name = settings.model_name
         self.version = settings.model_version
@@ -74,6 +111,9 @@ class ServingApp:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="edgeml-infer")
         self._prediction_index = 0
         self._model_prefix = f"/v2/models/{self.name}"
+        self._clock = clock
+        self.window: Window | None = None
+        self._window_file: StateFile | None = None
 
     # --- state ---------------------------------------------------------------------------
 
@@ -92,13 +132,65 @@ class ServingApp:
             self.settings.feedback_capacity, classification=model.task.classification
         )
         self._prediction_index = model.output_names.index(model.task.prediction_output)
-        self.metrics.distributions.configure(
-            *_distribution_bins(model, baseline), version=self.version
-        )
+        bins = _distribution_bins(model, baseline)
+        self.metrics.distributions.configure(*bins, version=self.version)
+        self.metrics.feedback.reset(self.version)
+        self._start_window(bins_digest(*bins))
         self.metrics.info.labels(self.name, self.version, sha256).set(1)
         self.metrics.ready.set(1)
         self.sha256 = sha256
         self.model = model
+
+    def _start_window(self, digest: str) -> None:
+        """A new, empty window for the installed version, restored from its saved state
+        if there is one for the same model, version and bins."""
+        settings = self.settings
+        window = Window(
+            WindowIdentity(self.name, self.version, digest),
+            self.metrics.counts,
+            clock=self._clock,
+            fine=settings.window_fine,
+            coarse=settings.window_coarse,
+        )
+        location = settings.window_state
+        path = location.file_for(self.name, self.version) if location else None
+        state_file = None
+        if path is None:
+            log.info("window: kept in memory only (no state file)")
+        else:
+            state_file = StateFile(path)
+            if location is not None and location.directory is not None:
+                retention = settings.window_coarse.span + settings.window_fine.width
+                remove_stale_states(location.directory, self._clock() - retention)
+            document, missing = state_file.load()
+            outcome = window.restore(document) if document is not None else missing
+            log.info("window: %s (state file %s)", outcome, path)
+        self.window = window
+        self._window_file = state_file
+
+    async def keep_window(self) -> None:
+        """Roll the window at each fine slot boundary and save it; runs until cancelled."""
+        width = self.settings.window_fine.width
+        saved: tuple[Window, int] | None = None  # the window and its rolls when last saved
+        while True:
+            now = self._clock()
+            await asyncio.sleep((now // width + 1) * width - now + BOUNDARY_LAG_SECONDS)
+            window, state_file = self.window, self._window_file
+            if window is None:
+                continue
+            try:
+                window.roll()  # so each slot gets exactly the requests counted in it
+                # Not roll()'s answer: a read may have rolled past the boundary first.
+                if state_file is not None and window.rolls and saved != (window, window.rolls):
+                    saved = (window, window.rolls)
+                    await asyncio.to_thread(state_file.save, window.state())
+            except Exception:  # a bug here must not stop the rolling, nor the server
+                log.exception("window: rolling or saving failed")
+
+    async def save_window(self) -> None:
+        """Save the window with its current partial slot (at shutdown: nothing is lost)."""
+        if self.window is not None and self._window_file is not None:
+            await asyncio.to_thread(self._window_file.save, self.window.state(partial=True))
 
     def set_unready(self, reason: str) -> None:
         """Say why the server is not ready (it serves nothing until `install`)."""
@@ -155,6 +247,8 @@ class ServingApp:
         if path == "/metrics":
             return Response(200, generate_latest(self.metrics.registry),
                             CONTENT_TYPE_LATEST.encode())  # fmt: skip
+        if path == "/drift/window":
+            return self._drift_window(request.query)
         if path in ("/v2", "/v2/"):
             return Response(200, orjson.dumps({"name": "edgeml", "version": _version(),
                                                "extensions": ["binary_tensor_data"]}))  # fmt: skip
@@ -285,17 +379,92 @@ class ServingApp:
             judgements = [self.memory.judge(item.get("id"), item["label"]) for item in items]
         except RequestError as exc:
             return _error(exc.status, exc.message)
-        metrics = self.metrics
+        feedback = self.metrics.feedback
         rows = correct = 0
         for judgement in judgements:
+            feedback.add(judgement)
             rows += judgement.rows
             correct += judgement.correct
-            for error in judgement.absolute_errors:
-                metrics.feedback_error_child.observe(error)
-        metrics.feedback_child.inc(rows)
-        if correct:
-            metrics.feedback_correct_child.inc(correct)
         return Response(200, orjson.dumps({"accepted": rows, "correct": correct}))
+
+    # --- the recent window ----------------------------------------------------------------
+
+    def _drift_window(self, query: str) -> Response:
+        """This pod's counts over the last `seconds` (answered when unready, like /metrics:
+        the counts are empty only while no model is installed)."""
+        try:
+            seconds = window_seconds(query)
+        except RequestError as exc:
+            return _error(exc.status, exc.message)
+        body: dict[str, Any] = {
+            "model": self.name,
+            "version": self.version,
+            "ready": self.ready,
+            "seconds": seconds,
+        }
+        if self.window is None:
+            empty: dict[str, Any] = {"kind": None, "counts": {}}
+            body.update(covered=0.0, rows=0, features={}, predictions=empty,
+                        feedback={"labelled": 0})  # fmt: skip
+        else:
+            read = self.window.read(seconds)
+            body["covered"] = round(read.covered, 3)
+            body.update(window_body(read.counts, self.metrics.distributions))
+        return Response(200, orjson.dumps(body))
+
+
+def window_seconds(query: str) -> int:
+    """The `seconds` of a /drift/window query (default 900); RequestError 400 if bad."""
+    fields = urllib.parse.parse_qs(query, keep_blank_values=True)
+    unknown = sorted(set(fields) - {"seconds"})
+    if unknown:
+        raise RequestError(400, f"unknown query parameter {unknown[0]!r}; the only one is "
+                           "'seconds'")  # fmt: skip
+    values = fields.get("seconds", [str(DEFAULT_WINDOW_SECONDS)])
+    if len(values) != 1:
+        raise RequestError(400, f"seconds is given {len(values)} times; give it once")
+    text = values[0]
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_WINDOW_SECONDS:
+        raise RequestError(
+            400, f"seconds must be a whole number from 1 to {MAX_WINDOW_SECONDS}, not {text[:40]!r}"
+        )
+    return int(text)
+
+
+def window_body(counts: Counts, distributions: Distributions) -> dict[str, Any]:
+    """The counts part of a /drift/window answer, over the bins being counted."""
+
+    def count(key: tuple[str, ...]) -> int:
+        return int(counts.get(key, 0))
+
+    features = {
+        name: [count((FEATURE, name, str(i))) for i in range(len(bins.counts))]
+        for name, bins in distributions.features
+    }
+    labelled = count(LABELLED)
+    predictions: dict[str, Any]
+    feedback: dict[str, Any]
+    if distributions.regression is not None:
+        bins = range(len(distributions.regression.counts))
+        predictions = {"kind": "regression", "counts": [count((PREDICTION, str(i))) for i in bins]}
+        feedback = {
+            "labelled": labelled,
+            "absoluteErrorSum": float(counts.get(ABSOLUTE_ERROR, 0.0)),
+            "squaredErrorSum": float(counts.get(SQUARED_ERROR, 0.0)),
+        }
+    else:
+        # The baseline's classes (zeros too: they are bins), then any other predicted.
+        classes = dict.fromkeys(distributions.classes, 0)
+        confusion: dict[str, dict[str, int]] = {}
+        for key, value in sorted(counts.items()):
+            if key[0] == CLASS:
+                classes[key[1]] = int(value)
+            elif key[0] == CONFUSION:
+                confusion.setdefault(key[1], {})[key[2]] = int(value)
+        predictions = {"kind": "classification", "counts": classes}
+        feedback = {"labelled": labelled, "confusion": confusion}
+    return {"rows": count(ROWS), "features": features, "predictions": predictions,
+            "feedback": feedback}  # fmt: skip
 
 
 def _remembered(prediction: npt.NDArray[Any], classification: bool) -> list[Any]:

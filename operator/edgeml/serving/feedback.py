@@ -7,6 +7,7 @@ prediction takes feedback once.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +17,21 @@ from edgeml.serving.protocol import RequestError
 
 @dataclass(frozen=True)
 class Judgement:
-    """How one labelled prediction fared: correct (classification) or its absolute error."""
+    """How the labelled predictions of one request fared.
+
+    Classification: (true label, predicted label) `pairs`, both as text, the way they
+    are compared. Regression: the absolute and squared error of each prediction.
+    """
 
     rows: int
-    correct: int
-    absolute_errors: tuple[float, ...]
+    pairs: tuple[tuple[str, str], ...] = ()
+    absolute_errors: tuple[float, ...] = ()
+    squared_errors: tuple[float, ...] = ()
+
+    @property
+    def correct(self) -> int:
+        """Labels equal to their prediction (classification)."""
+        return sum(true == predicted for true, predicted in self.pairs)
 
 
 class PredictionMemory:
@@ -58,16 +69,21 @@ class PredictionMemory:
                 f"feedback has {len(labels)} label(s)",
             )
         if self.classification:
-            correct = sum(str(p) == _text(t) for p, t in zip(predictions, labels, strict=True))
-            judgement = Judgement(len(labels), correct, ())
+            pairs = tuple((_text(t), str(p)) for p, t in zip(predictions, labels, strict=True))
+            judgement = Judgement(len(labels), pairs=pairs)
         else:
             try:
-                errors = tuple(
-                    abs(float(p) - float(t)) for p, t in zip(predictions, labels, strict=True)
-                )
+                errors = [float(p) - float(t) for p, t in zip(predictions, labels, strict=True)]
             except (TypeError, ValueError):
                 raise RequestError(400, "regression feedback labels must be numbers") from None
-            judgement = Judgement(len(labels), 0, errors)
+            if not all(math.isfinite(e * e) for e in errors):
+                # One NaN or inf would spoil the error sums, which are counters, for good.
+                raise RequestError(400, "regression feedback labels must be finite numbers")
+            judgement = Judgement(
+                len(labels),
+                absolute_errors=tuple(abs(e) for e in errors),
+                squared_errors=tuple(e * e for e in errors),
+            )
         del self._items[request_id]
         return judgement
 

@@ -43,12 +43,13 @@ REASONS = {
 
 @dataclass(slots=True)
 class Request:
-    """One parsed request; header names are lower case."""
+    """One parsed request; header names are lower case, `query` is what follows `?`."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
+    query: str = ""
 
 
 @dataclass(slots=True)
@@ -103,6 +104,7 @@ class _Head:
     headers: dict[str, str]
     keep_alive: bool
     length: int  # -1: chunked
+    query: str = ""
     continue_sent: bool = False
 
 
@@ -127,7 +129,7 @@ def parse_head(raw: bytes) -> _Head:
         headers[name.lower()] = value.strip()
     connection = headers.get("connection", "").lower()
     keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
-    path = target.partition("?")[0]
+    path, _, query = target.partition("?")
     if "transfer-encoding" in headers:
         if headers["transfer-encoding"].lower() != "chunked":
             raise HttpError(501, f"unsupported transfer-encoding {headers['transfer-encoding']}")
@@ -137,7 +139,7 @@ def parse_head(raw: bytes) -> _Head:
         if not raw_length.isdigit():
             raise HttpError(400, f"bad content-length {raw_length[:30]!r}")
         length = int(raw_length)
-    return _Head(method, path, headers, keep_alive, length)
+    return _Head(method, path, headers, keep_alive, length, query)
 
 
 def parse_chunked(buffer: bytearray, start: int, limit: int) -> tuple[bytes, int] | None:
@@ -297,7 +299,7 @@ class _Connection(asyncio.Protocol):
             body, end = parsed
         del buffer[:end]
         self.head = None
-        return Request(head.method, head.path, head.headers, body), head.keep_alive
+        return Request(head.method, head.path, head.headers, body, head.query), head.keep_alive
 
     def _maybe_continue(self, head: _Head) -> None:
         if (

@@ -8,6 +8,10 @@ their bins must be the training baseline's: a baseline bin is closed below
 not at or below it as Prometheus histograms usually do. With that, differencing the
 cumulative buckets gives exactly the baseline's bins, and a 0/1 feature with edges
 [0, 1] is compared bin for bin (Prometheus' usual `<=` would shift every value by a bin).
+
+Feedback is counted by `FeedbackCounts` as counters only (rows, correct, a confusion
+matrix, error sums), never quantiles, so the pods of a zone or fleet can be summed.
+`ServingMetrics.counts()` is a flat snapshot of all these counts, for the recent window.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
+
+from edgeml.serving.feedback import Judgement
+from edgeml.serving.window import Counts
 
 _go_float: Callable[[float], str] = floatToGoString
 
@@ -33,6 +40,19 @@ LATENCY_BUCKETS = (
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
 DEFAULT_PREDICTION_EDGES = (-1000.0, -100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0, 1000.0)
 """Regression prediction bins when the model came without a baseline."""
+MAX_FEEDBACK_LABELS = 64
+"""Distinct true labels in the confusion matrix; clients send them, so they are bounded."""
+OTHER_LABEL = "__other__"
+
+# The keys of `ServingMetrics.counts()`.
+ROWS = ("rows",)
+FEATURE = "feature"  # (FEATURE, name, bin index)
+CLASS = "class"  # (CLASS, label): predicted class (classification)
+PREDICTION = "prediction"  # (PREDICTION, bin index): predicted value (regression)
+LABELLED = ("labelled",)
+CONFUSION = "confusion"  # (CONFUSION, true label, predicted label)
+ABSOLUTE_ERROR = ("absoluteErrorSum",)
+SQUARED_ERROR = ("squaredErrorSum",)
 
 
 class _Bins:
@@ -150,6 +170,67 @@ class Distributions(Collector):
         yield values
 
 
+class FeedbackCounts(Collector):
+    """Ground truth received for earlier predictions, as counters that sum across pods."""
+
+    def __init__(self, model: str, version: str) -> None:
+        self.labels = [model, version]
+        self.reset(version)
+
+    def reset(self, version: str) -> None:
+        """Start counting from zero for `version` (a model was installed)."""
+        self.labels[1] = version
+        self.rows = 0
+        self.correct = 0
+        self.confusion: dict[tuple[str, str], int] = {}
+        self.true_labels: set[str] = set()
+        self.absolute_error = 0.0
+        self.squared_error = 0.0
+
+    def add(self, judgement: Judgement) -> None:
+        """Count one request's labelled predictions."""
+        self.rows += judgement.rows
+        self.correct += judgement.correct
+        confusion = self.confusion
+        for true, predicted in judgement.pairs:
+            if true not in self.true_labels:
+                if len(self.true_labels) >= MAX_FEEDBACK_LABELS:
+                    true = OTHER_LABEL
+                self.true_labels.add(true)
+            cell = (true, predicted)
+            confusion[cell] = confusion.get(cell, 0) + 1
+        self.absolute_error += sum(judgement.absolute_errors)
+        self.squared_error += sum(judgement.squared_errors)
+
+    def collect(self) -> Iterator[Metric]:
+        """The families as they stand now."""
+        labels = list(self.labels)
+        families = (
+            ("edgeml_serve_feedback", "Ground-truth labels received for earlier predictions.",
+             self.rows),
+            ("edgeml_serve_feedback_correct",
+             "Feedback labels equal to the prediction (classification).", self.correct),
+            ("edgeml_serve_feedback_absolute_error",
+             "Sum of the absolute errors of predictions that got feedback (regression).",
+             self.absolute_error),
+            ("edgeml_serve_feedback_squared_error",
+             "Sum of the squared errors of predictions that got feedback (regression).",
+             self.squared_error),
+        )  # fmt: skip
+        for name, documentation, value in families:
+            family = CounterMetricFamily(name, documentation, labels=["model", "version"])
+            family.add_metric(labels, value)
+            yield family
+        confusion = CounterMetricFamily(
+            "edgeml_serve_feedback_confusion",
+            "Feedback by true label and predicted label, as text (classification).",
+            labels=["model", "version", "label", "predicted"],
+        )
+        for (true, predicted), count in self.confusion.items():
+            confusion.add_metric([*labels, true, predicted], count)
+        yield confusion
+
+
 def _add_histogram(family: HistogramMetricFamily, labels: list[str], bins: _Bins) -> None:
     buckets = bins.buckets()
     before = len(family.samples)
@@ -204,26 +285,10 @@ class ServingMetrics:
             ["model", "version"],
             registry=r,
         )
-        self.feedback = Counter(
-            "edgeml_serve_feedback",
-            "Ground-truth labels received for earlier predictions.",
-            ["model", "version"],
-            registry=r,
-        )
-        self.feedback_correct = Counter(
-            "edgeml_serve_feedback_correct",
-            "Feedback labels equal to the prediction (classification).",
-            ["model", "version"],
-            registry=r,
-        )
-        self.feedback_error = Summary(
-            "edgeml_serve_feedback_absolute_error",
-            "Absolute error of predictions that got feedback (regression).",
-            ["model", "version"],
-            registry=r,
-        )
         self.distributions = Distributions(model, version)
         r.register(self.distributions)
+        self.feedback = FeedbackCounts(model, version)
+        r.register(self.feedback)
         self.bind(version)
 
     def bind(self, version: str) -> None:
@@ -235,7 +300,36 @@ class ServingMetrics:
         self.server_error = self.requests.labels(*labels, "server_error")
         self.latency_child = self.latency.labels(*labels)
         self.batch_child = self.batch.labels(*labels)
-        self.feedback_child = self.feedback.labels(*labels)
-        self.feedback_correct_child = self.feedback_correct.labels(*labels)
-        self.feedback_error_child = self.feedback_error.labels(*labels)
         self.mismatch_child = self.mismatches.labels(*labels)
+
+    def rows_predicted(self) -> int:
+        """Rows answered by the bound version so far (the batch histogram's sum)."""
+        wanted = {"model": self.model, "version": self.version}
+        for metric in self.batch.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_sum") and sample.labels == wanted:
+                    return int(sample.value)
+        return 0
+
+    def counts(self) -> Counts:
+        """A flat snapshot of the cumulative counts the recent window differences."""
+        distributions = self.distributions
+        counts: Counts = {ROWS: self.rows_predicted()}
+        for name, bins in distributions.features:
+            for i, n in enumerate(bins.counts):
+                if n:
+                    counts[(FEATURE, name, str(i))] = n
+        if distributions.regression is not None:
+            for i, n in enumerate(distributions.regression.counts):
+                if n:
+                    counts[(PREDICTION, str(i))] = n
+        for label, n in distributions.classes.items():
+            if n:
+                counts[(CLASS, label)] = n
+        feedback = self.feedback
+        counts[LABELLED] = feedback.rows
+        for (true, predicted), n in feedback.confusion.items():
+            counts[(CONFUSION, true, predicted)] = n
+        counts[ABSOLUTE_ERROR] = feedback.absolute_error
+        counts[SQUARED_ERROR] = feedback.squared_error
+        return counts

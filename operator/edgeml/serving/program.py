@@ -3,21 +3,29 @@
     edgeml serve --model-name NAME (--model-uri models:/NAME/VERSION | --model-path PATH)
         [--model-version V] [--expected-sha256 HEX] [--cache-dir DIR] [--host H]
         [--port P] [--threads N] [--max-body-bytes N] [--log-format json|text]
+        [--window-state PATH | --no-window-state]
 
 The server listens at once (liveness, /metrics) and becomes ready when a model whose
 sha256 is the expected one is loaded: from the node cache if it is there (no MLflow
 needed), else from MLflow (MLFLOW_TRACKING_URI), retried with backoff while MLflow is
 unreachable. A sha256 mismatch keeps it unready for good. SIGTERM drains: no new
-connections, requests in flight finish (bounded by --shutdown-grace), exit 0.
+connections, requests in flight finish (bounded by --shutdown-grace), the recent
+window is saved with its partial slot, exit 0.
+
+The recent window (GET /drift/window) is saved at each minute boundary to
+`<cache-dir>/windows/<model>-<version>-<hostname>.json` (or --window-state PATH), so a
+restarted container keeps it; --no-window-state keeps it in memory only.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +35,7 @@ from edgeml.serving.cache import ModelCache, is_sha256
 from edgeml.serving.httpserver import HttpServer
 from edgeml.serving.loader import Mismatch, ModelSource, Unavailable, Verified, obtain
 from edgeml.serving.model import LoadedModel
+from edgeml.serving.window import StateLocation
 
 log = logging.getLogger("edgeml.serve")
 
@@ -63,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="recent predictions kept for feedback")  # fmt: skip
     parser.add_argument("--shutdown-grace", type=float, default=20.0,
                         help="seconds in-flight requests get after SIGTERM")  # fmt: skip
+    window = parser.add_mutually_exclusive_group()
+    window.add_argument("--window-state", type=Path, metavar="PATH",
+                        help="where the recent window is saved (default: <cache-dir>/windows/"
+                        "<model>-<version>-<hostname>.json)")  # fmt: skip
+    window.add_argument("--no-window-state", action="store_true",
+                        help="keep the recent window in memory only")  # fmt: skip
     parser.add_argument("--log-format", choices=("json", "text"), default="text")
     parser.add_argument("--log-level", default="INFO")
     return parser
@@ -130,6 +145,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
             model_version=version or "1",
             feedback_capacity=args.feedback_capacity,
             inline_max_rows=args.inline_max_rows,
+            window_state=window_state_location(args),
         ),
         source=ModelSource(
             uri=args.model_uri,
@@ -144,6 +160,16 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         max_body_bytes=args.max_body_bytes,
         shutdown_grace=args.shutdown_grace,
     )
+
+
+def window_state_location(args: argparse.Namespace) -> StateLocation | None:
+    """Where the recent window is saved, from --window-state / --no-window-state."""
+    if args.no_window_state:
+        return None
+    if args.window_state is not None:
+        return StateLocation(path=args.window_state)
+    # In a pod the hostname is the pod's name: stable across container restarts.
+    return StateLocation(directory=args.cache_dir / "windows", hostname=socket.gethostname())
 
 
 async def keep_loading(app: ServingApp, config: ServeConfig) -> None:
@@ -187,20 +213,27 @@ class Serving:
         self.http = HttpServer(self.app.handle, max_body_bytes=config.max_body_bytes)
         self.port = 0
         self._loader: asyncio.Task[None] | None = None
+        self._window: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
         """Listen and start loading the model; the bound port."""
         self.port = await self.http.start(self.config.host, self.config.port)
         self._loader = asyncio.create_task(keep_loading(self.app, self.config))
+        self._window = asyncio.create_task(self.app.keep_window())
         log.info("listening on %s:%d", self.config.host, self.port)
         return self.port
 
     async def stop(self) -> None:
-        """Drain and stop."""
+        """Drain, save the window, and stop."""
         self.app.draining = True
         if self._loader is not None:
             self._loader.cancel()
         await self.http.stop(self.config.shutdown_grace)
+        if self._window is not None:
+            self._window.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._window
+        await self.app.save_window()  # after the last request, so it is counted
         self.app.close()
 
 

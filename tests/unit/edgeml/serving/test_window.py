@@ -312,8 +312,10 @@ def test_a_restore_keeps_only_slots_inside_retention() -> None:
         ({"fineSeconds": 60}, "60 s / 60 s slots"),
         ({"format": 9}, "format 9"),
         ({"fine": [{"slot": "x", "seen": 1, "counts": []}]}, "malformed"),
-        ({"fine": [{"slot": 1, "seen": 1, "counts": [[["a"], -1]]}]}, "malformed"),
-        ({"coarse": [{"slot": 1, "seen": 1, "counts": [["a", 1]]}]}, "malformed"),
+        ({"fine": [{"slot": 1, "seen": 1, "counts": [[0, -1]]}]}, "malformed"),
+        ({"coarse": [{"slot": 1, "seen": 1, "counts": [[99, 1]]}]}, "refers to no key"),
+        ({"keys": [["a", 1]]}, "malformed"),
+        ({"keys": None}, "malformed"),
         ({"partial": {"slot": 1}}, "malformed"),
     ],
 )
