@@ -91,6 +91,11 @@ CONTROLLERS: tuple[Controller, ...] = (
 BY_KIND = {ctrl.info.kind: ctrl for ctrl in CONTROLLERS}
 
 
+LOOPED = ("edgedeployments", "driftpolicies")
+"""Kinds reconciled by a loop per object (see below) rather than events and a timer."""
+_KIND_OF = {"edgedeployments": "EdgeDeployment", "driftpolicies": "DriftPolicy"}
+
+
 def register(ctrl: Controller) -> None:
     """Register the event, timer and delete handlers of one kind."""
     plural = ctrl.info.plural
@@ -174,8 +179,6 @@ async def _loop(plural: str, body: kopf.Body, logger: Any, stopped: Any) -> None
         _wake.pop(key, None)
 
 
-LOOPED = ("edgedeployments", "driftpolicies")
-_KIND_OF = {"edgedeployments": "EdgeDeployment", "driftpolicies": "DriftPolicy"}
 
 
 @kopf.on.event(GROUP, VERSION, "edgedeployments", id="edgedeployments-event")
