@@ -179,8 +179,6 @@ async def _loop(plural: str, body: kopf.Body, logger: Any, stopped: Any) -> None
         _wake.pop(key, None)
 
 
-
-
 @kopf.on.event(GROUP, VERSION, "edgedeployments", id="edgedeployments-event")
 async def on_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """A spec, annotation or status change: wake the object's loop."""
