@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from localcluster import build
+from localcluster.agent.network import KWOK_POD_CIDR
 from localcluster.pki import SERVICE_CLUSTER_IP_RANGE
 from localcluster.processes import Component
 from localcluster.settings import HACK_DIR, Settings
@@ -187,7 +188,7 @@ def kwok(settings: Settings) -> Component:
             f"--kubeconfig={kubeconfig_for(settings, 'kwok')}",
             f"--config={build.kwok_stages(settings)}",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--cidr=10.90.0.0/16",
+            f"--cidr={KWOK_POD_CIDR}",
             "--node-ip=10.90.0.1",
             f"--server-address=127.0.0.1:{p.kwok}",
             "--node-lease-duration-seconds=40",

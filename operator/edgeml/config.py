@@ -6,7 +6,10 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from pydantic import TypeAdapter, ValidationError
+
 from edgeml import __version__
+from edgeml.api.notify import Receiver
 
 
 def _json_env(name: str, default: str) -> dict[str, str]:
@@ -37,6 +40,11 @@ class OperatorConfig:
     """How long analysis waits for one pod's /metrics."""
     resync_seconds: float = 15.0
     """The longest an object waits between reconciles when no watch event wakes it."""
+    namespace: str = "edgeml-system"
+    """The operator's own namespace, where the operator-wide receivers' Secrets are."""
+    notify_receivers: tuple[Receiver, ...] = ()
+    """Operator-wide webhooks: told of every EdgeDeployment's failed rollouts (rollbacks,
+    artifacts that fail verification), and of drift for DriftPolicies without spec.notify."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -58,4 +66,14 @@ class OperatorConfig:
                 os.environ.get("EDGEML_METRICS_TIMEOUT_SECONDS", defaults.metrics_timeout_seconds)
             ),
             resync_seconds=float(os.environ.get("EDGEML_RESYNC_SECONDS", defaults.resync_seconds)),
+            namespace=os.environ.get("EDGEML_POD_NAMESPACE") or defaults.namespace,
+            notify_receivers=_receivers(os.environ.get("EDGEML_NOTIFY_RECEIVERS") or "[]"),
         )
+
+
+def _receivers(text: str) -> tuple[Receiver, ...]:
+    """EDGEML_NOTIFY_RECEIVERS: a JSON list of receivers, as in DriftPolicy spec.notify."""
+    try:
+        return tuple(TypeAdapter(list[Receiver]).validate_json(text))
+    except ValidationError as err:
+        raise ValueError(f"EDGEML_NOTIFY_RECEIVERS is not a list of receivers: {err}") from err

@@ -12,11 +12,11 @@ the decision's streak in status).
 
 from __future__ import annotations
 
-import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,13 @@ from kubernetes import client
 from sklearn.datasets import make_classification
 
 from support.cluster import ClusterHandle
-from support.models import FEATURES, train_version
+from support.models import FEATURES, Trained, register_without_baseline, train_version
 from support.objects import DELETE, PLURALS, drift_policy, edge_deployment, hermetic_edge_model
 from support.operator import OperatorProcess
+from support.prometheus import pod_targets, prometheus, scrape_config
 from support.rollout import GROUP, PROCESS_EDGE, VERSION, Rollout
 from support.wait import wait_for
+from support.webhooks import Receiver, receiver, receiver_secret
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -48,10 +50,13 @@ class Clients:
     those on `shifted` nodes have SHIFT added to their inputs."""
 
     def __init__(self, core: client.CoreV1Api, namespace: str) -> None:
-        x, _ = make_classification(400, FEATURES, n_informative=4, random_state=5)
-        self.data = x.astype(np.float32)
+        x, y = make_classification(400, FEATURES, n_informative=4, random_state=5)
+        self.data, self.labels = x.astype(np.float32), y
         self.core, self.namespace = core, namespace
         self.shifted: set[str] = set()
+        self.feedback: str | None = None
+        """None, "truth" (the true labels) or "wrong" (every label flipped), for half the
+        requests."""
         self.sent: dict[str, int] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -79,15 +84,22 @@ class Clients:
                 until = time.monotonic() + 1.0
                 while time.monotonic() < until and not self.stop.is_set():
                     for node, ip in targets:
-                        rows = self.data[rng.integers(0, len(self.data), 20)].copy()
+                        picked = rng.integers(0, len(self.data), 20)
+                        rows = self.data[picked].copy()
                         if node in self.shifted:
                             for column, by in SHIFT.items():
                                 rows[:, column] += by
                         tensor = {"name": "input", "shape": list(rows.shape), "datatype": "FP32"}
                         body = {"inputs": [{**tensor, "data": rows.ravel().tolist()}]}
+                        base = f"http://{ip}:8080/v2/models/{MODEL}"
                         try:
-                            http.post(f"http://{ip}:8080/v2/models/{MODEL}/infer", json=body)
+                            answer = http.post(f"{base}/infer", json=body)
                             self.sent[node] = self.sent.get(node, 0) + len(rows)
+                            if self.feedback and answer.status_code == 200 and rng.random() < 0.5:
+                                truth = self.labels[picked]
+                                labels = truth if self.feedback == "truth" else 1 - truth
+                                label = {"id": answer.json()["id"], "label": labels.tolist()}
+                                http.post(f"{base}/feedback", json=label)
                         except httpx.HTTPError:
                             pass
                     self.stop.wait(0.1)
@@ -97,36 +109,10 @@ class Clients:
         self.thread.join(10)
 
 
-class Receiver:
-    """A webhook receiver on loopback that keeps every JSON body POSTed to it."""
-
-    def __init__(self) -> None:
-        received: list[dict[str, Any]] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.received = received
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def statuses(self) -> list[tuple[str, str]]:
-        return [(b["status"], b["alerts"][0]["fingerprint"]) for b in self.received]
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.server.shutdown()
+def webhook() -> Iterator[Receiver]:
+    with receiver() as r:
+        yield r
 
 
 @pytest.fixture
@@ -142,9 +128,13 @@ def _policy(custom: client.CustomObjectsApi, namespace: str) -> dict[str, Any]:
     )
 
 
-def _drifted(obj: dict[str, Any]) -> dict[str, Any]:
+def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
     status = obj.get("status") or {}
-    return next((c for c in status.get("conditions", []) if c["type"] == "Drifted"), {})
+    return next((c for c in status.get("conditions", []) if c["type"] == kind), {})
+
+
+def _drifted(obj: dict[str, Any]) -> dict[str, Any]:
+    return _condition(obj, "Drifted")
 
 
 def _reasons(core: client.CoreV1Api, namespace: str, name: str) -> list[str]:
@@ -152,16 +142,49 @@ def _reasons(core: client.CoreV1Api, namespace: str, name: str) -> list[str]:
     return [e.reason for e in items if e.involved_object.name == name]
 
 
-def test_drift_at_one_zone_is_detected_named_and_cleared_once(
+def _pod_on(core: client.CoreV1Api, namespace: str, node: str) -> Any:
+    (pod,) = core.list_namespaced_pod(
+        namespace,
+        label_selector=f"edgeml.io/deployment={NAME}",
+        field_selector=f"spec.nodeName={node}",
+    ).items
+    return pod
+
+
+def _restarts(pod: Any) -> int:
+    return sum(c.restart_count for c in pod.status.container_statuses or [])
+
+
+def _serve_pids(pod_name: str) -> list[int]:
+    """The processes of the pod's `edgeml serve` container (a process node runs them on
+    this host, with the pod's name as their HOSTNAME)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"HOSTNAME={pod_name}".encode() in env and b"serve" in cmdline:
+            found.append(int(entry.name))
+    assert found, f"no edgeml serve process of pod {pod_name} on this host"
+    return found
+
+
+def _policy_time(obj: dict[str, Any]) -> str:
+    return str(obj["status"]["lastEvaluated"])
+
+
+def _serve(
     cluster: ClusterHandle,
-    operator: OperatorProcess,
     custom: client.CustomObjectsApi,
     core: client.CoreV1Api,
     namespace: str,
-    clients: Clients,
-    receiver: Receiver,
     tmp_path: Path,
-) -> None:
+) -> tuple[str, Trained]:
+    """A trained version served on the three process edge nodes, one per zone."""
     if not cluster.local:
         pytest.skip("process nodes exist only on the local cluster")
     assert cluster.settings is not None
@@ -182,14 +205,21 @@ def test_drift_at_one_zone_is_detected_named_and_cleared_once(
     )
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgedeployments", deployment)
     ed.wait_phase("Healthy", good.version)
+    return model["spec"]["registry"]["registeredModel"], good
 
-    core.create_namespaced_secret(
-        namespace,
-        {
-            "metadata": {"name": "ops-webhook", "labels": {"edgeml.io/receiver": "true"}},
-            "stringData": {"url": receiver.url},
-        },
-    )
+
+def test_drift_at_one_zone_is_detected_named_and_cleared_once(
+    cluster: ClusterHandle,
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+    clients: Clients,
+    webhook: Receiver,
+    tmp_path: Path,
+) -> None:
+    _serve(cluster, custom, core, namespace, tmp_path)
+    receiver_secret(core, namespace, "ops-webhook", webhook.url)
     policy = drift_policy(
         POLICY,
         NAME,
@@ -253,6 +283,30 @@ def test_drift_at_one_zone_is_detected_named_and_cleared_once(
     )
     assert _policy(custom, namespace)["status"]["drifted"] is True
 
+    # 3b. So does a crash of the drifted zone's inference server: its container restarts
+    #     with its window read back from the pod's cache directory.
+    pod = _pod_on(core, namespace, SHIFTED_NODE)
+    restarts = _restarts(pod)
+    for pid in _serve_pids(pod.metadata.name):
+        os.kill(pid, signal.SIGKILL)
+    wait_for(
+        lambda: _pod_on(core, namespace, SHIFTED_NODE),
+        lambda p: (
+            _restarts(p) > restarts
+            and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+        ),
+        timeout=60,
+        what="the killed inference server to restart and be ready",
+    )
+    after_crash = wait_for(
+        lambda: _policy(custom, namespace),
+        lambda o: o["status"]["lastEvaluated"] > _policy_time(drifted),
+        timeout=60,
+        what="an evaluation after the crash",
+    )
+    assert after_crash["status"]["drifted"] is True
+    assert "DriftCleared" not in _reasons(core, namespace, POLICY)
+
     # 4. The inputs return: drift clears once the window holds only them.
     clients.shifted = set()
     cleared = wait_for(
@@ -269,16 +323,148 @@ def test_drift_at_one_zone_is_detected_named_and_cleared_once(
 
     # 5. The receiver was told once of the firing and once of its resolution.
     wait_for(
-        receiver.statuses,
+        webhook.statuses,
         lambda got: len(got) >= 2,
         timeout=30,
         what="the webhook to receive the firing and the resolved alert",
     )
-    (firing, fp1), (resolved, fp2) = receiver.statuses()
+    (firing, fp1), (resolved, fp2) = webhook.statuses()
     assert (firing, resolved) == ("firing", "resolved")
     assert fp1 == fp2
-    alert = receiver.received[0]["alerts"][0]
+    alert = webhook.received[0]["alerts"][0]
     assert alert["labels"]["driftpolicy"] == POLICY
     assert f"zone {SHIFTED_ZONE}" in alert["annotations"]["description"]
     notified = next(c for c in cleared["status"]["conditions"] if c["type"] == "Notified")
     assert notified["status"] == "True"
+
+
+def test_concept_drift_from_feedback_labels_reports_label_coverage(
+    cluster: ClusterHandle,
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+    clients: Clients,
+    tmp_path: Path,
+) -> None:
+    registered, good_version = _serve(cluster, custom, core, namespace, tmp_path)
+    clients.feedback = "truth"
+    # First with a feature the model does not have: refused before anything is scored.
+    policy = drift_policy(
+        POLICY,
+        NAME,
+        dataDrift={
+            "method": "psi",
+            "threshold": 0.2,
+            "window": "1m",
+            "minSamples": 300,
+            "features": ["f0", "rpm"],
+        },
+        conceptDrift={"metric": "accuracy", "minimum": 0.6, "minSamples": 100},
+        evaluation={"interval": f"{INTERVAL_S}s"},
+    )
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "driftpolicies", policy)
+    invalid = wait_for(
+        lambda: _policy(custom, namespace),
+        lambda o: _condition(o, "Ready").get("reason") == "InvalidSpec",
+        timeout=120,
+        what="InvalidSpec for a feature the model does not have",
+    )
+    assert "names rpm, which version" in _condition(invalid, "Ready")["message"]
+    assert "InvalidSpec" in _reasons(core, namespace, POLICY)
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "driftpolicies", POLICY,
+        {"spec": {"dataDrift": {"features": None}}},
+    )  # fmt: skip
+    good = wait_for(
+        lambda: _policy(custom, namespace),
+        lambda o: (
+            (o.get("status") or {}).get("concept", {}).get("value") is not None
+            and _drifted(o).get("reason") == "NoDrift"
+        ),
+        timeout=120,
+        what="the live accuracy from true labels, without drift",
+    )
+    concept = good["status"]["concept"]
+    print(f"true labels: accuracy {concept['value']:.3f}, coverage {concept['coverage']:.2f}")
+    assert concept["value"] > 0.6
+    assert 0.3 < concept["coverage"] < 0.7  # labels for about half the predictions
+
+    # The world changes its mind: the same inputs now mean the other class.
+    clients.feedback = "wrong"
+    drifted = wait_for(
+        lambda: _policy(custom, namespace),
+        lambda o: _drifted(o).get("status") == "True",
+        timeout=WINDOW_S + 2 * INTERVAL_S + 60,
+        what="ConceptDrift once the feedback labels contradict the predictions",
+    )
+    condition = _drifted(drifted)
+    assert condition["reason"] == "ConceptDrift"
+    assert "accuracy" in condition["message"]
+    assert drifted["status"]["concept"]["value"] < 0.6
+    assert drifted["status"]["features"][0]["drifted"] is False  # the inputs did not move
+
+    # A version registered without a drift baseline: nothing to compare with, said so.
+    assert cluster.settings is not None
+    bare = register_without_baseline(registered, cluster.settings.mlflow_uri, good_version)
+    ed = Rollout(custom, core, namespace, NAME)
+    ed.roll_to(MODEL, bare.version)
+    ed.wait_phase("Healthy", bare.version)
+    missing = wait_for(
+        lambda: _policy(custom, namespace),
+        lambda o: _condition(o, "Ready").get("reason") == "BaselineMissing",
+        timeout=60,
+        what="BaselineMissing once the pods serve a version without a baseline",
+    )
+    assert (
+        f"version {bare.version}: run {bare.run_id} logged no edgeml/baseline.json"
+        in (_condition(missing, "Ready")["message"])
+    )
+    assert "BaselineMissing" in _reasons(core, namespace, POLICY)
+
+
+def test_drift_read_through_prometheus_names_the_zone(
+    cluster: ClusterHandle,
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+    clients: Clients,
+    tmp_path: Path,
+) -> None:
+    """The Prometheus source: increase() of the pods' cumulative counters over the window,
+    queried per zone from a real Prometheus that scrapes the pods every second."""
+    with (
+        pod_targets(core, namespace, tmp_path / "targets.json") as targets,
+        prometheus(tmp_path / "prometheus", scrape_config(targets.path)) as address,
+    ):
+        _serve(cluster, custom, core, namespace, tmp_path)
+        policy = drift_policy(
+            POLICY,
+            NAME,
+            dataDrift={"method": "psi", "threshold": 0.2, "window": "1m", "minSamples": 300},
+            evaluation={"interval": f"{INTERVAL_S}s"},
+            source={"type": "Prometheus", "prometheus": {"address": address}},
+        )
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "driftpolicies", policy)
+        calm = wait_for(
+            lambda: _policy(custom, namespace),
+            lambda o: _drifted(o).get("reason") == "NoDrift",
+            timeout=120,
+            what="a first evaluation through Prometheus that finds no drift",
+        )
+        assert calm["status"]["evaluation"]["source"] == "Prometheus"
+        assert {z["zone"] for z in calm["status"]["zones"]} == {"site-a", "site-b", "site-c"}
+        clients.shifted = {SHIFTED_NODE}
+        shifted_at = time.monotonic()
+        drifted = wait_for(
+            lambda: _policy(custom, namespace),
+            lambda o: _drifted(o).get("status") == "True",
+            timeout=WINDOW_S + 2 * INTERVAL_S + 30,
+            what="Drifted=True through Prometheus after the inputs at site-c shifted",
+        )
+        print(f"detection delay through Prometheus: {time.monotonic() - shifted_at:.1f}s")
+        assert f"zone {SHIFTED_ZONE}" in _drifted(drifted)["message"]
+        zones = {z["zone"]: z for z in drifted["status"]["zones"]}
+        assert {f["name"] for f in zones[SHIFTED_ZONE]["top"][:2]} == {"f0", "f1"}
+        assert not zones["site-a"]["drifted"]

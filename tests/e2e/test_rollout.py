@@ -35,6 +35,7 @@ from support.rollout import (
     traffic,
 )
 from support.wait import wait_for
+from support.webhooks import Receiver, receiver, receiver_secret
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -77,8 +78,25 @@ def _deploy(
     return registered, versions
 
 
+ROLLOUT_WEBHOOK = "e2e-rollout-webhook"
+"""An operator-wide receiver's Secret, in the operator's namespace (edgeml-system)."""
+
+
+@pytest.fixture
+def rollout_webhook(core: client.CoreV1Api) -> Iterator[Receiver]:
+    with receiver() as r:
+        receiver_secret(core, "edgeml-system", ROLLOUT_WEBHOOK, r.url)
+        yield r
+    core.delete_namespaced_secret(ROLLOUT_WEBHOOK, "edgeml-system")
+
+
+@pytest.mark.operator_env(
+    EDGEML_POD_NAMESPACE="edgeml-system",
+    EDGEML_NOTIFY_RECEIVERS=f'[{{"name": "ops", "secretRef": {{"name": "{ROLLOUT_WEBHOOK}"}}}}]',
+)
 def test_rollout_waves_rollbacks_and_an_offline_node(
     cluster: ClusterHandle,
+    rollout_webhook: Receiver,
     operator: OperatorProcess,
     custom: client.CustomObjectsApi,
     core: client.CoreV1Api,
@@ -137,6 +155,23 @@ def test_rollout_waves_rollbacks_and_an_offline_node(
         failing.version,
         tampered.version,
     ]
+    # The operator-wide receiver heard of each failed rollout once as it began, and of
+    # the first two once as they cleared (each cleared by the next rollout).
+    messages = wait_for(
+        lambda: [
+            (b["status"], b["alerts"][0]["labels"]["reason"]) for b in rollout_webhook.received
+        ],
+        lambda got: len(got) >= 5,
+        timeout=30,
+        what="a firing for each of the three rollbacks and a resolved for the first two",
+    )
+    assert [m for m in messages if m[0] == "firing"][-1] == ("firing", "ArtifactVerificationFailed")
+    statuses = rollout_webhook.statuses()
+    assert [s for s, _ in statuses] == ["firing", "resolved", "firing", "resolved", "firing"]
+    assert statuses[0][1] == statuses[1][1] != statuses[2][1]
+    assert {b["alerts"][0]["labels"]["alertname"] for b in rollout_webhook.received} == {
+        "EdgeMLRolloutFailed"
+    }
 
     # 6. A node offline during a rollout: the rollout completes on the others, and the
     #    node is caught up when it comes back.

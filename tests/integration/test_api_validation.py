@@ -246,6 +246,53 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         {"cooldown": "6 hours"},
         "spec.cooldown in body should match",
     ),
+    (
+        "drift-window-too-short",
+        "DriftPolicy",
+        {"dataDrift": {"window": "30s"}},
+        "window must be between 1m and 24h",
+    ),
+    (
+        "drift-window-too-long",
+        "DriftPolicy",
+        {"dataDrift": {"window": "25h"}},
+        "window must be between 1m and 24h",
+    ),
+    (
+        "drift-interval-too-short",
+        "DriftPolicy",
+        {"evaluation": {"interval": "1s"}},
+        "interval must be at least 5s",
+    ),
+    (
+        "drift-hysteresis-range",
+        "DriftPolicy",
+        {"evaluation": {"hysteresis": 1}},
+        "spec.evaluation.hysteresis in body should be less than 1",
+    ),
+    (
+        "drift-receiver-name",
+        "DriftPolicy",
+        {"notify": [{"name": "Ops Team", "secretRef": {"name": "hook"}}]},
+        "spec.notify[0].name in body should match",
+    ),
+    (
+        "drift-receiver-format",
+        "DriftPolicy",
+        {"notify": [{"name": "ops", "secretRef": {"name": "hook"}, "format": "Slack"}]},
+        'Unsupported value: "Slack"',
+    ),
+    (
+        "drift-receiver-twice",
+        "DriftPolicy",
+        {
+            "notify": [
+                {"name": "ops", "secretRef": {"name": "a"}},
+                {"name": "ops", "secretRef": {"name": "b"}},
+            ]
+        },
+        "Duplicate value",
+    ),
 ]
 
 

@@ -140,7 +140,8 @@ def test_install_on_a_cluster_that_never_had_the_crds(
 
     env, settings = spare
     assert cluster_cli("up", env=env).returncode == 0
-    kubectl = [str(binary(settings, "kubectl")), "--kubeconfig", str(settings.kubeconfig)]
+    # The binaries are the shared build's (Settings' bin_dir reads the environment).
+    kubectl = [str(binary(Settings(), "kubectl")), "--kubeconfig", str(settings.kubeconfig)]
     crds = subprocess.run(
         [*kubectl, "get", "crds", "-o", "name"], capture_output=True, text=True, check=True
     )

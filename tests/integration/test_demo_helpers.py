@@ -50,9 +50,14 @@ def test_traffic_client_ends_when_the_demo_shell_is_killed(
     assert shell.stdout is not None
     pid = int(shell.stdout.readline())
     try:
-        # `$traffic` is the client itself, not a subshell around it ...
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        assert any(part.endswith(b"hack/demo_canary.py") for part in cmdline), cmdline
+        # `$traffic` is the client itself, not a subshell around it (until the forked
+        # shell execs, /proc shows bash: wait for the exec) ...
+        wait_for(
+            lambda: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"),
+            lambda cmdline: any(part.endswith(b"hack/demo_canary.py") for part in cmdline),
+            timeout=10,
+            what=f"PID {pid} to be the demo's traffic client",
+        )
         # ... it carries the cluster's marker, so `hack/cluster down` would stop it ...
         assert belongs_to(pid, str(Settings().cluster_dir))
         shell.kill()

@@ -75,11 +75,12 @@ def test_references_wait_for_their_target_and_resolve_when_it_appears(
     assert "EdgeModel vibration does not exist" in _condition(dep, "Ready")["message"]
     assert dep["status"]["phase"] == "Pending"
     _wait_condition(custom, namespace, "TrainingRun", "vibration-1", "Ready", "ModelNotFound")
+    # The deployment exists but serves nothing yet: nothing to evaluate, and it says so.
     policy = _wait_condition(
-        custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "PolicyAccepted"
+        custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "NoServingPods"
     )
-    assert _condition(policy, "Ready")["status"] == "True"
-    assert _condition(policy, "Drifted")["status"] == "Unknown"
+    assert _condition(policy, "Ready")["status"] == "False"
+    assert _condition(policy, "Drifted")["reason"] == "TooFewSamples"
 
     _create(custom, namespace, edge_model())
     model = _wait_condition(custom, namespace, "EdgeModel", "vibration", "Ready", "NoChampion")
@@ -204,7 +205,7 @@ def test_spec_errors_the_schema_cannot_catch_become_invalid_spec_and_recover(
         "vibration-drift",
         {"spec": {"schedule": "0 3 * * 0"}},
     )
-    _wait_condition(custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "PolicyAccepted")
+    _wait_condition(custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "NoServingPods")
 
 
 def test_delete_releases_each_kind_and_metrics_follow(
@@ -213,7 +214,7 @@ def test_delete_releases_each_kind_and_metrics_follow(
     bodies = [edge_model(), training_run(), edge_deployment(), drift_policy()]
     for body in bodies:
         _create(custom, namespace, body)
-    _wait_condition(custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "PolicyAccepted")
+    _wait_condition(custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "NoServingPods")
     _wait_condition(
         custom, namespace, "EdgeDeployment", "vibration-edge", "Ready", "NoTargetVersion"
     )
@@ -383,4 +384,4 @@ patches:
     _wait_condition(
         custom, namespace, "EdgeDeployment", "vibration-edge", "Ready", "NoTargetVersion"
     )
-    _wait_condition(custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "PolicyAccepted")
+    _wait_condition(custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "NoServingPods")

@@ -190,3 +190,37 @@ def fails_on_single_rows(model: Any, features: int = FEATURES) -> Any:
     graph.node.extend(nodes)
     onnx.checker.check_model(broken)
     return broken
+
+
+def register_without_baseline(registered_model: str, mlflow_uri: str, of: Trained) -> Trained:
+    """A new version of `of`'s ONNX bytes logged in a run of its own that has no drift
+    baseline (what a version registered by another tool looks like)."""
+    with mlflow_env(mlflow_uri):
+        import mlflow
+        import onnx
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+        source = client.get_model_version(registered_model, str(of.version))
+        with tempfile.TemporaryDirectory() as scratch:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{registered_model}/{of.version}",
+                dst_path=scratch,
+                tracking_uri=mlflow_uri,
+            )
+            model = onnx.load(str(Path(local) / "model.onnx"))
+        with mlflow.start_run(experiment_id=client.get_run(of.run_id).info.experiment_id) as run:
+            info = mlflow.onnx.log_model(model, name="model")
+        made = client.create_model_version(
+            registered_model, info.model_uri, run_id=run.info.run_id, model_id=info.model_id
+        )
+        with tempfile.TemporaryDirectory() as scratch:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{registered_model}/{made.version}",
+                dst_path=scratch,
+                tracking_uri=mlflow_uri,
+            )
+            sha256 = hashlib.sha256((Path(local) / "model.onnx").read_bytes()).hexdigest()
+        for key, value in {**dict(source.tags or {}), "edgeml.io/sha256": sha256}.items():
+            client.set_model_version_tag(registered_model, str(made.version), key, value)
+        return Trained(int(made.version), sha256, run.info.run_id)

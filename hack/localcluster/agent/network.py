@@ -8,7 +8,10 @@ itself a pod, reads the inference pods' /metrics by pod IP): the host forwards b
 the bridges only. Forwarding is switched on per bridge (the global ip_forward stays as
 it is), and policy rules send every packet from a pod address or arriving on a bridge
 to routing table POD_TABLE, which holds the bridges' subnets and an `unreachable`
-default: nothing a pod sends can leave the machine.
+default: nothing a pod sends can leave the machine. Packets *to* the simulated pod
+ranges (the process nodes' 10.89.0.0/16 and the KWOK pods' fake KWOK_POD_CIDR) go
+through the same table, so a client or the operator that reads a KWOK pod's address
+meets `unreachable` at once instead of sending it out of the machine's default route.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ LAST_POD_OCTET = 254
 NETNS_DIR = "/run/netns"
 POD_TABLE = "4242"
 POD_SOURCES = f"{SUBNET}.0.0/16"
+KWOK_POD_CIDR = "10.90.0.0/16"
+"""The addresses KWOK gives its simulated pods (nothing answers them)."""
+POD_DESTINATIONS = (POD_SOURCES, KWOK_POD_CIDR)
 
 
 class NetworkError(Exception):
@@ -132,8 +138,11 @@ def _ensure_pod_table(who: str) -> None:
     """The policy rule and the table's unreachable default (idempotent)."""
     ip(["route", "replace", "unreachable", "default", "table", POD_TABLE], who)
     rules = subprocess.run(["ip", "rule", "show"], capture_output=True, text=True, check=False)
-    if f"lookup {POD_TABLE}" not in rules.stdout:
+    if f"from {POD_SOURCES} lookup {POD_TABLE}" not in rules.stdout:
         ip(["rule", "add", "from", POD_SOURCES, "lookup", POD_TABLE, "priority", POD_TABLE], who)
+    for destination in POD_DESTINATIONS:
+        if f"to {destination} lookup {POD_TABLE}" not in rules.stdout:
+            ip(["rule", "add", "to", destination, "lookup", POD_TABLE, "priority", POD_TABLE], who)
 
 
 def set_bridge_up(index: int, up: bool, who: str) -> None:
@@ -154,6 +163,8 @@ def delete_bridge(index: int, who: str) -> None:
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     if "emlbr" not in links:
         _quiet(["rule", "delete", "from", POD_SOURCES, "lookup", POD_TABLE])
+        for destination in POD_DESTINATIONS:
+            _quiet(["rule", "delete", "to", destination, "lookup", POD_TABLE])
         _quiet(["route", "flush", "table", POD_TABLE])
 
 

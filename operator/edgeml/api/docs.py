@@ -47,11 +47,17 @@ STATUS_NOTES = {
     "or False for good: a finished run never changes. `Ready` mirrors whether the run has "
     "produced a version.",
     "EdgeDeployment": "`Progressing` is True while a target version is resolved and being "
-    "rolled out; `Degraded` is True when nodes fail to serve; `Ready` is True when every "
+    "rolled out; `Degraded` is True while a version is rolled back and after it was (until "
+    "the next rollout starts); `Ready` is True when every "
     "targeted node serves the target version. `target`, `stable` and `canary` hold the "
     "versions and node counts.",
-    "DriftPolicy": "`Ready` is True once the referenced deployment exists (reason "
-    "`PolicyAccepted`); `Drifted` is Unknown until drift has been evaluated.",
+    "DriftPolicy": "`Ready` is True when the policy can evaluate (reason `Evaluating`: "
+    "its deployment exists, pods answer, their versions have baselines); otherwise False "
+    "with the reason it cannot. `Drifted` is True during a drift episode (reasons "
+    "`DataDrift`, `PredictionDrift`, `ConceptDrift`), False when none (`NoDrift`, or "
+    "`DriftSuspected` while drift is seen in fewer evaluations in a row than required), "
+    "Unknown when an evaluation could not decide. `Notified` says whether the webhook "
+    "receivers could be told. See docs/troubleshooting.md for every reason.",
 }
 
 

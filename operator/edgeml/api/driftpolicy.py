@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, StringConstraints
 
 from edgeml.api.common import Cron, Duration, KubeModel, LocalObjectReference, StatusBase
 from edgeml.api.edgedeployment import MetricsSource
+from edgeml.api.notify import Episode, NotificationRecord, Receiver
 
 
 class DataDrift(KubeModel):
@@ -100,22 +101,6 @@ class Evaluation(KubeModel):
     must find it gone before it clears."""
     hysteresis: Annotated[float, Field(ge=0, lt=1)] = 0.2
     """Drift clears only once every score is below threshold * (1 - hysteresis)."""
-
-
-class Receiver(KubeModel):
-    """A webhook that is told when drift is detected and when it clears."""
-
-    name: Annotated[
-        str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
-    ]
-    """The receiver's name, as status reports it."""
-    secret_ref: LocalObjectReference
-    """A Secret in the policy's namespace with key `url` (the webhook's address) and,
-    optionally, `token` (sent as a Bearer token). The Secret must carry the label
-    `edgeml.io/receiver: "true"`: the operator reads no other Secret, so writing a
-    DriftPolicy does not let anyone send another Secret's contents anywhere."""
-    format: Literal["Alertmanager", "CloudEvents"] = "Alertmanager"
-    """Alertmanager's webhook format (version 4), or a CloudEvents 1.0 JSON event."""
 
 
 class DriftPolicySpec(KubeModel):
@@ -242,40 +227,6 @@ class Streak(KubeModel):
     """Evaluations in a row that found drift."""
     clear: int = 0
     """Evaluations in a row that found every score below the hysteresis margin."""
-
-
-class Episode(KubeModel):
-    """The current or last drift episode: one alert, firing until it ended."""
-
-    fingerprint: str
-    """The alert's identity (the same in its firing and resolved messages)."""
-    started: datetime
-    """When Drifted turned True."""
-    ended: datetime | None = None
-    """When it cleared."""
-    reason: str = "DataDrift"
-    """What drifted first: DataDrift, PredictionDrift or ConceptDrift."""
-    message: str = ""
-    """What the evaluation found when it began."""
-
-
-class NotificationRecord(KubeModel):
-    """What one receiver was told of the current episode."""
-
-    receiver: str
-    """The receiver's name."""
-    fingerprint: str
-    """The episode."""
-    delivered: Literal["firing", "resolved"] | None = None
-    """The latest state it received."""
-    attempts: int = 0
-    """Failed attempts in a row at the message it is owed."""
-    last_attempt: datetime | None = None
-    """When it was last tried."""
-    next_attempt: datetime | None = None
-    """When it is tried again (backing off after a failure)."""
-    error: str | None = None
-    """Why the last attempt failed."""
 
 
 class DriftPolicyStatus(StatusBase):

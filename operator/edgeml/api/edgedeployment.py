@@ -15,6 +15,7 @@ from edgeml.api.common import (
     ResourceRequirements,
     StatusBase,
 )
+from edgeml.api.notify import Episode, NotificationRecord
 
 
 class ModelReference(KubeModel):
@@ -344,3 +345,8 @@ class EdgeDeploymentStatus(StatusBase):
     """The rollout's progress, in detail."""
     message: str | None = None
     """What the rollout is doing, in a sentence."""
+    episode: Episode | None = None
+    """The current or last failed rollout (Degraded=True until it cleared): the alert the
+    operator-wide receivers (chart value notify.receivers) are told of."""
+    notifications: list[NotificationRecord] = Field(default_factory=list)
+    """What each operator-wide receiver was told of the episode."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from edgeml.api.edgedeployment import MetricsSource
 from edgeml.config import OperatorConfig
+from edgeml.controllers.notify import deliver, read_targets
 from edgeml.kube.apply import apply_object
 from edgeml.kube.pods import create_pod, delete_pod
 from edgeml.kube.reads import get_custom, list_nodes_raw, list_pods_raw
@@ -25,6 +27,7 @@ from edgeml.plans.edgedeployment import (
     resolve_target,
     state_from_status,
 )
+from edgeml.plans.notifications import Send
 from edgeml.plans.parsing import Parsed
 from edgeml.prometheus import PrometheusUnavailableError, pod_samples
 from edgeml.rollout import Version, strategy_from_spec
@@ -44,7 +47,15 @@ log = logging.getLogger(__name__)
 
 
 def observe_deployment(parsed: Parsed[Any, Any], config: OperatorConfig) -> DeploymentWorld:
-    """The EdgeModel, and once a target is known: the nodes, pods and canary metrics."""
+    """The EdgeModel, and once a target is known: the nodes, pods and canary metrics; and
+    the operator-wide receivers' addresses."""
+    world = _observe_rollout(parsed, config)
+    if config.notify_receivers:
+        world = replace(world, targets=read_targets(config.notify_receivers, config.namespace))
+    return world
+
+
+def _observe_rollout(parsed: Parsed[Any, Any], config: OperatorConfig) -> DeploymentWorld:
     if parsed.obj is None:
         return DeploymentWorld(None)
     namespace = parsed.metadata.namespace or ""
@@ -126,8 +137,14 @@ def _do(action: object) -> None:
 
 def act_on_deployment(parsed: Parsed[Any, Any], plan: Plan[Any], now: datetime) -> Plan[Any]:
     """Delete and create pods as planned (in parallel: a wave can be hundreds), then apply
-    the Service. Creates and deletes are idempotent, so a rerun after a crash is safe."""
-    actions = list(plan.actions)
+    the Service, and tell the receivers of a failed rollout. Creates and deletes are
+    idempotent, so a rerun after a crash is safe."""
+    sends = [a for a in plan.actions if isinstance(a, Send)]
+    if sends:
+        who = f"{parsed.metadata.namespace}/{parsed.metadata.name}"
+        records = deliver(who, sends, plan.status.notifications, now)
+        plan = replace(plan, status=plan.status.model_copy(update={"notifications": records}))
+    actions = [a for a in plan.actions if isinstance(a, CreatePod | DeletePod)]
     if actions:
         with ThreadPoolExecutor(max_workers=PARALLEL_POD_WRITES) as pool:
             list(pool.map(_do, actions))

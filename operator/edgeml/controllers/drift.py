@@ -17,10 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edgeml.api.edgedeployment import MetricsSource
+from edgeml.api.notify import Receiver
 from edgeml.config import OperatorConfig
+from edgeml.controllers.notify import deliver, read_targets
 from edgeml.drift.baseline import Baseline, BaselineFormatError, parse_baseline
 from edgeml.drift.windows import WindowCounts, WindowFormatError, by_version, parse_pod_window
-from edgeml.kube.reads import get_custom, get_secret, list_nodes_raw, list_pods_raw
+from edgeml.kube.reads import get_custom, list_nodes_raw, list_pods_raw
 from edgeml.kube.scrape import Source, scrape
 from edgeml.metrics import DRIFT
 from edgeml.objects.inference import selector
@@ -32,18 +34,10 @@ from edgeml.plans.driftpolicy import (
     source_of,
     window_of,
 )
-from edgeml.plans.notifications import (
-    Send,
-    alertmanager_payload,
-    cloudevent_payload,
-    notified_condition,
-    record_delivery,
-    target_of,
-)
+from edgeml.plans.notifications import Send, notified_condition
 from edgeml.plans.parsing import Parsed
 from edgeml.prometheus import PrometheusUnavailableError, window_counts
 from edgeml.registry.client import RegistryUnavailableError, get_baseline
-from edgeml.webhooks import WebhookError, post_json
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 WINDOW_PATH = "/drift/window"
@@ -151,12 +145,10 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
     deployment = get_custom("edgedeployments", namespace, spec.deployment_ref.name)
     if deployment is None:
         return DriftWorld()
-    targets = {
-        r.name: target_of(r.secret_ref.name, get_secret(namespace, r.secret_ref.name))
-        for r in spec.notify
-    }
+    receivers = receivers_of(spec, config)
+    targets = read_targets(receivers, namespace if spec.notify else config.namespace)
     if not evaluation_due(parsed, datetime.now(UTC)):
-        return DriftWorld(deployment, targets=targets)
+        return DriftWorld(deployment, targets=targets, receivers=receivers)
     started = time.monotonic()
     source = source_of(spec, deployment)
     seconds = int(window_of(spec).total_seconds())
@@ -184,13 +176,14 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
     except PrometheusUnavailableError as err:
         DRIFT.failed(namespace, parsed.metadata.name, "SourceUnavailable")
         return DriftWorld(deployment, True, pods_total=len(pods), source=source.type,
-                          source_error=str(err), targets=targets)  # fmt: skip
+                          source_error=str(err), targets=targets, receivers=receivers)  # fmt: skip
     if pods and read == 0:
         DRIFT.failed(namespace, parsed.metadata.name, "SourceUnavailable")
         return DriftWorld(
             deployment, True, pods_total=len(pods), source=source.type,
             source_error=f"none of the {len(pods)} serving pods answered {WINDOW_PATH}",
             targets=targets,
+            receivers=receivers,
         )  # fmt: skip
     model = get_custom(
         "edgemodels",
@@ -199,6 +192,8 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
     )
     versions = sorted({w.version for _, w in windows})
     baselines, missing = _baselines(versions, model, config)
+    if versions and not baselines:
+        DRIFT.failed(namespace, parsed.metadata.name, "BaselineMissing")
     DRIFT.evaluated(namespace, parsed.metadata.name, time.monotonic() - started)
     return DriftWorld(
         deployment,
@@ -210,39 +205,28 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
         missing_baselines=missing,
         source=source.type,
         targets=targets,
+        receivers=receivers,
     )
 
 
-def act_on_drift(parsed: Parsed[Any, Any], plan: Plan[Any], now: datetime) -> Plan[Any]:
+def act_on_drift(
+    parsed: Parsed[Any, Any], plan: Plan[Any], now: datetime, config: OperatorConfig
+) -> Plan[Any]:
     """Deliver the notifications owed, record each outcome in status, and publish the
     evaluation as operator metrics."""
     status = plan.status
     sends = [a for a in plan.actions if isinstance(a, Send)]
     if sends and parsed.obj is not None:
-        records = list(status.notifications)
-        for send in sends:
-            d = send.delivery
-            if d.receiver.format == "CloudEvents":
-                body, kind = cloudevent_payload(d.alert), "application/cloudevents+json"
-            else:
-                body, kind = alertmanager_payload(d.receiver.name, d.alert), "application/json"
-            try:
-                post_json(send.target.url, body, send.target.token, kind)
-                error = None
-                log.info(
-                    "%s/%s: told %s the drift alert is %s", parsed.metadata.namespace,
-                    parsed.metadata.name, d.receiver.name, d.alert.status,
-                )  # fmt: skip
-            except WebhookError as err:
-                error = str(err)
-                log.warning("%s/%s: %s", parsed.metadata.namespace, parsed.metadata.name, err)
-            records = record_delivery(records, d, error, now)
+        who = f"{parsed.metadata.namespace}/{parsed.metadata.name}"
+        records = deliver(who, sends, status.notifications, now)
         status = status.model_copy(update={"notifications": records})
         targets = {s.delivery.receiver.name: s.target for s in sends}
-        condition = notified_condition(parsed.obj.spec.notify, records, targets)
+        receivers = receivers_of(parsed.obj.spec, config)
+        condition = notified_condition(receivers, records, targets)
         before = next((c for c in status.conditions if c.type == NOTIFIED), None)
         # A receiver whose Secret cannot be used was never sent to: that finding stands.
-        if condition is not None and not (before and before.reason == "ReceiverSecretNotFound"):
+        unusable = before is not None and before.reason.startswith("ReceiverSecret")
+        if condition is not None and not unusable:
             status = status.model_copy(
                 update={
                     "conditions": apply_conditions(
@@ -259,3 +243,8 @@ def act_on_drift(parsed: Parsed[Any, Any], plan: Plan[Any], now: datetime) -> Pl
     if status.evaluation is not None and status.last_evaluated == now:
         DRIFT.publish(parsed.metadata.namespace or "", parsed.metadata.name, status)
     return plan
+
+
+def receivers_of(spec: Any, config: OperatorConfig) -> tuple[Receiver, ...]:
+    """The policy's receivers, else the operator-wide ones."""
+    return tuple(spec.notify) or config.notify_receivers

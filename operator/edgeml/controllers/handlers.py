@@ -83,7 +83,7 @@ CONTROLLERS: tuple[Controller, ...] = (
         _info("DriftPolicy"),
         lambda parsed: observe_drift(parsed, config()),
         lambda p, w, now: plan_drift_policy(p, w, now=now),
-        act_on_drift,
+        lambda parsed, plan, now: act_on_drift(parsed, plan, now, config()),
     ),
 )
 

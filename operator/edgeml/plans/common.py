@@ -64,7 +64,7 @@ def apply_conditions(
 
 
 def _is_warning(cond: Condition) -> bool:
-    warned = ("NotFound", "Failed", "Unavailable", "Missing")
+    warned = ("NotFound", "Failed", "Unavailable", "Missing", "Invalid")
     if cond.reason == INVALID_SPEC or cond.reason.endswith(warned):
         return True
     return (cond.type in ("Degraded", "Drifted") and cond.status == "True") or (

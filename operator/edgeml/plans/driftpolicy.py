@@ -16,7 +16,6 @@ from edgeml.api.driftpolicy import (
     ConceptStatus,
     DriftPolicySpec,
     DriftPolicyStatus,
-    Episode,
     EvaluationStatus,
     FeatureDrift,
     WorstFeature,
@@ -25,6 +24,7 @@ from edgeml.api.driftpolicy import (
 from edgeml.api.driftpolicy import Streak as StreakStatus
 from edgeml.api.edgedeployment import MetricsSource
 from edgeml.api.kinds import DriftPolicy
+from edgeml.api.notify import Episode, Receiver
 from edgeml.drift.baseline import Baseline
 from edgeml.drift.decision import Streak, decide, signal_of
 from edgeml.drift.evaluation import (
@@ -147,6 +147,8 @@ class DriftWorld:
     """Why no pod's counts could be read (Prometheus down, every pod unreachable)."""
     targets: Mapping[str, Target | str] = field(default_factory=dict)
     """Each receiver's address from its Secret, or why it cannot be used."""
+    receivers: tuple[Receiver, ...] = ()
+    """The receivers in effect: spec.notify, else the operator-wide ones."""
 
 
 def _fmt(x: float) -> str:
@@ -355,16 +357,16 @@ def _notifications(
     assert parsed.obj is not None
     spec = parsed.obj.spec
     records = (parsed.status or DriftPolicyStatus()).notifications
-    condition = notified_condition(spec.notify, records, world.targets)
+    condition = notified_condition(world.receivers, records, world.targets)
     notified = ConditionSpec(NOTIFIED, *condition) if condition else None
-    if episode is None or not spec.notify:
+    if episode is None or not world.receivers:
         return (), notified, None
     alert = alert_of(
         episode, parsed.metadata.namespace or "", parsed.metadata.name, spec.deployment_ref.name
     )
     sends = tuple(
         Send(d, target)
-        for d in deliveries_due(alert, spec.notify, records, now)
+        for d in deliveries_due(alert, world.receivers, records, now)
         if isinstance(target := world.targets.get(d.receiver.name), Target)
     )
     waiting = [
@@ -467,13 +469,21 @@ def _evaluate(
     fleet = evaluation.fleet
     samples = int(fleet.rows) if fleet else 0
     if signal == "unknown":
-        needed = settings.min_samples
+        parts = []
+        if settings.data:
+            parts.append(f"{samples} rows, {settings.min_samples} needed to score the inputs")
+        if settings.concept is not None:
+            labelled = int(fleet.concept.labelled) if fleet and fleet.concept else 0
+            parts.append(
+                f"{labelled} feedback labels, {settings.concept.min_samples} needed to score "
+                f"{settings.concept.metric}"
+            )
         conditions.append(
             ConditionSpec(
                 DRIFTED,
                 "Unknown",
                 "TooFewSamples",
-                f"{samples} rows in the last {window}, {needed} needed before drift is scored"
+                f"Too few samples in the last {window}: {'; '.join(parts)}"
                 + (" (an episode in progress stays open)." if drifted else "."),
             )
         )

@@ -8,7 +8,7 @@ delete, a status, and events.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from edgeml.api.edgedeployment import (
     ZoneSummary,
 )
 from edgeml.api.kinds import EdgeDeployment
+from edgeml.conditions import find_condition
 from edgeml.config import OperatorConfig
 from edgeml.objects.inference import (
     ServingInputs,
@@ -38,6 +39,13 @@ from edgeml.plans.common import (
     Plan,
     apply_conditions,
     transition_events,
+)
+from edgeml.plans.notifications import (
+    Send,
+    Target,
+    deliveries_due,
+    rollout_alert_of,
+    track_episode,
 )
 from edgeml.plans.parsing import Parsed
 from edgeml.rollout import (
@@ -161,6 +169,8 @@ class DeploymentWorld:
     """The canary's metrics, read during analysis steps."""
     analysis_note: str = ""
     """Why no metrics could be read, for the status message."""
+    targets: Mapping[str, Target | str] = field(default_factory=dict)
+    """The operator-wide receivers' addresses, or why one cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -488,6 +498,51 @@ def plan_edge_deployment(
     )
     if not rollout:
         events = transition_events(old, status)
+    status, sends, retry_at = _notifications(parsed, status, world, config, now)
+    if retry_at is not None:
+        requeue_at = min(requeue_at, retry_at) if requeue_at else retry_at
     return Plan(
-        status=status, objects=objects, events=events, actions=actions, requeue_at=requeue_at
+        status=status,
+        objects=objects,
+        events=events,
+        actions=actions + sends,
+        requeue_at=requeue_at,
     )
+
+
+def _notifications(
+    parsed: Parsed[EdgeDeployment, EdgeDeploymentStatus],
+    status: EdgeDeploymentStatus,
+    world: DeploymentWorld,
+    config: OperatorConfig,
+    now: datetime,
+) -> tuple[EdgeDeploymentStatus, tuple[Send, ...], datetime | None]:
+    """A failed rollout (Degraded=True) is an episode the operator-wide receivers are told
+    of, once when it begins and once when it clears."""
+    degraded = find_condition(status.conditions, DEGRADED)
+    active = degraded is not None and degraded.status == "True"
+    episode = track_episode(
+        status.episode,
+        active,
+        parsed.metadata.uid or "",
+        now,
+        degraded.reason if degraded else "",
+        degraded.message if degraded else "",
+    )
+    status = status.model_copy(update={"episode": episode})
+    receivers = config.notify_receivers
+    if episode is None or not receivers:
+        return status, (), None
+    alert = rollout_alert_of(episode, parsed.metadata.namespace or "", parsed.metadata.name)
+    sends = tuple(
+        Send(d, target)
+        for d in deliveries_due(alert, receivers, status.notifications, now)
+        if isinstance(target := world.targets.get(d.receiver.name), Target)
+    )
+    waiting = [
+        r.next_attempt
+        for r in status.notifications
+        if r.next_attempt is not None and r.fingerprint == alert.fingerprint
+        and r.delivered != alert.status and r.next_attempt > now
+    ]  # fmt: skip
+    return status, sends, min(waiting, default=None)

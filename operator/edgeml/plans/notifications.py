@@ -1,12 +1,13 @@
-"""Notifications of drift episodes: which receiver is owed which message, and when (pure).
+"""Notifications of episodes: which receiver is owed which message, and when (pure).
 
-A drift episode is one alert: `firing` from the moment Drifted turns True, `resolved`
-when it clears, with one fingerprint (from the policy's uid and the episode's start), in
-Alertmanager's webhook format or as a CloudEvent. What each receiver was sent lives in
-the policy's status, so an operator restart never sends a firing twice, and a receiver
-that is down is retried with backoff without holding anything else up. A crash between
-a delivery and its status write can repeat that one message: receivers de-duplicate by
-fingerprint and status, as Alertmanager's own receivers do.
+An episode is one alert: `firing` from the moment a condition turns True (a
+DriftPolicy's Drifted, an EdgeDeployment's Degraded: a rollback, an artifact that failed
+verification), `resolved` when it clears, with one fingerprint (from the object's uid
+and the episode's start), in Alertmanager's webhook format or as a CloudEvent. What each
+receiver was sent lives in the object's status, so an operator restart never sends a
+firing twice, and a receiver that is down is retried with backoff without holding
+anything else up. A crash between a delivery and its status write can repeat that one
+message: receivers de-duplicate by fingerprint and status, as Alertmanager's own do.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from edgeml.api.common import ConditionStatus
-from edgeml.api.driftpolicy import Episode, NotificationRecord, Receiver
+from edgeml.api.notify import Episode, NotificationRecord, Receiver
 
 AlertStatus = Literal["firing", "resolved"]
 ALERT_NAME = "EdgeMLDriftDetected"
+ROLLOUT_ALERT_NAME = "EdgeMLRolloutFailed"
 BACKOFF_FIRST = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(minutes=5)
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -126,8 +128,21 @@ def open_episode(uid: str, now: datetime, reason: str, message: str) -> Episode:
     return Episode(fingerprint=fingerprint(uid, now), started=now, reason=reason, message=message)
 
 
+def track_episode(
+    episode: Episode | None, active: bool, uid: str, now: datetime, reason: str, message: str
+) -> Episode | None:
+    """The episode after one reconcile: opened when the condition turns True, ended when
+    it turns False, unchanged otherwise."""
+    open_now = episode is not None and episode.ended is None
+    if active and not open_now:
+        return open_episode(uid, now, reason, message)
+    if not active and open_now and episode is not None:
+        return episode.model_copy(update={"ended": now})
+    return episode
+
+
 def alert_of(episode: Episode, namespace: str, policy: str, deployment: str) -> Alert:
-    """The episode as an alert: firing until it ended."""
+    """A drift episode as an alert: firing until it ended."""
     return Alert(
         fingerprint=episode.fingerprint,
         status="resolved" if episode.ended else "firing",
@@ -142,6 +157,27 @@ def alert_of(episode: Episode, namespace: str, policy: str, deployment: str) -> 
         annotations={
             "summary": f"Drift detected by DriftPolicy {namespace}/{policy} on EdgeDeployment "
             f"{deployment}",
+            "description": episode.message,
+        },
+        starts_at=episode.started,
+        ends_at=episode.ended,
+    )
+
+
+def rollout_alert_of(episode: Episode, namespace: str, deployment: str) -> Alert:
+    """A failed rollout (rolled back, or an artifact that failed verification) as an alert."""
+    return Alert(
+        fingerprint=episode.fingerprint,
+        status="resolved" if episode.ended else "firing",
+        labels={
+            "alertname": ROLLOUT_ALERT_NAME,
+            "namespace": namespace,
+            "edgedeployment": deployment,
+            "reason": episode.reason,
+            "severity": "warning",
+        },
+        annotations={
+            "summary": f"EdgeDeployment {namespace}/{deployment}: {episode.reason}",
             "description": episode.message,
         },
         starts_at=episode.started,
@@ -215,7 +251,11 @@ def _time(at: datetime | None) -> str:
 def alertmanager_payload(receiver: str, alert: Alert, external_url: str = "") -> dict[str, Any]:
     """Alertmanager's webhook body (version 4) for one alert."""
     labels = dict(alert.labels)
-    group = {"alertname": labels["alertname"], "driftpolicy": labels["driftpolicy"]}
+    group = {
+        k: labels[k]
+        for k in ("alertname", "namespace", "edgedeployment", "driftpolicy")
+        if k in labels
+    }
     group_key = "{}:{" + ",".join(f'{k}="{v}"' for k, v in sorted(group.items())) + "}"
     return {
         "version": "4",
@@ -245,12 +285,17 @@ def cloudevent_payload(alert: Alert) -> dict[str, Any]:
     """The alert as a CloudEvents 1.0 structured-mode JSON event."""
     labels = alert.labels
     at = alert.ends_at if alert.status == "resolved" else alert.starts_at
+    if "driftpolicy" in labels:
+        plural, name, topic = "driftpolicies", labels["driftpolicy"], "drift"
+        happened = "resolved" if alert.status == "resolved" else "detected"
+    else:
+        plural, name, topic = "edgedeployments", labels["edgedeployment"], "rollout"
+        happened = "resolved" if alert.status == "resolved" else "failed"
     return {
         "specversion": "1.0",
         "id": f"{alert.fingerprint}-{alert.status}",
-        "source": f"/apis/edgeml.io/v1alpha1/namespaces/{labels['namespace']}/driftpolicies/"
-        f"{labels['driftpolicy']}",
-        "type": f"io.edgeml.drift.{'resolved' if alert.status == 'resolved' else 'detected'}",
+        "source": f"/apis/edgeml.io/v1alpha1/namespaces/{labels['namespace']}/{plural}/{name}",
+        "type": f"io.edgeml.{topic}.{happened}",
         "subject": labels["edgedeployment"],
         "time": _time(at),
         "datacontenttype": "application/json",

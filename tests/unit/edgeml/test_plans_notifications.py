@@ -140,3 +140,46 @@ def test_the_notified_condition_says_what_is_wrong() -> None:
     assert (state, reason) == ("False", "ReceiverUnavailable")
     assert "refused (attempt 1, next at 00:00:05Z)" in message
     assert notified_condition([OPS], [], {"ops": Target("http://x")})[0] == "True"  # type: ignore[index]
+
+
+# --- episodes of any kind, and failed rollouts ------------------------------------------------
+
+from edgeml.plans.notifications import ROLLOUT_ALERT_NAME, rollout_alert_of, track_episode  # noqa: E402
+
+
+def test_an_episode_opens_when_the_condition_turns_true_and_ends_when_it_clears() -> None:
+    opened = track_episode(None, True, "uid-9", T0, "AnalysisFailed", "error-rate 1 > 0.05.")
+    assert opened is not None
+    assert (opened.started, opened.ended, opened.reason) == (T0, None, "AnalysisFailed")
+    assert (
+        track_episode(opened, True, "uid-9", T0 + timedelta(minutes=1), "RolledBack", "") == opened
+    )
+    ended = track_episode(opened, False, "uid-9", T0 + timedelta(minutes=2), "AsExpected", "")
+    assert ended is not None
+    assert ended.ended == T0 + timedelta(minutes=2)
+    assert ended.fingerprint == opened.fingerprint
+    assert track_episode(ended, False, "uid-9", T0 + timedelta(minutes=3), "", "") == ended
+    again = track_episode(ended, True, "uid-9", T0 + timedelta(minutes=4), "RolledBack", "")
+    assert again is not None
+    assert again.fingerprint != opened.fingerprint
+    assert track_episode(None, False, "uid-9", T0, "", "") is None
+
+
+def test_a_failed_rollout_alert_names_the_deployment_and_its_reason() -> None:
+    episode = track_episode(
+        None, True, "uid-9", T0, "ArtifactVerificationFailed", "sha256 differs."
+    )
+    assert episode is not None
+    alert = rollout_alert_of(episode, "ml", "vibration-edge")
+    body = alertmanager_payload("ops", alert)
+    assert body["groupLabels"] == {
+        "alertname": ROLLOUT_ALERT_NAME,
+        "namespace": "ml",
+        "edgedeployment": "vibration-edge",
+    }
+    assert body["alerts"][0]["labels"]["reason"] == "ArtifactVerificationFailed"
+    event = cloudevent_payload(alert)
+    assert event["type"] == "io.edgeml.rollout.failed"
+    assert (
+        event["source"] == "/apis/edgeml.io/v1alpha1/namespaces/ml/edgedeployments/vibration-edge"
+    )

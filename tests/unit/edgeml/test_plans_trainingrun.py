@@ -260,7 +260,7 @@ SCENARIOS: list[tuple[str, dict[str, Any], TrainingWorld, OperatorConfig, tuple[
             ("False", "ModelInvalid"),
             ("Unknown", "ModelInvalid"),
             0,
-            [("Normal", "ModelInvalid")],
+            [("Warning", "ModelInvalid")],
         ),
     ),
     (
