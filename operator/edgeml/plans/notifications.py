@@ -94,11 +94,10 @@ def notified_condition(
         return None
     unusable = [f"{r.name}: {t}" for r in receivers if isinstance(t := targets.get(r.name), str)]
     if unusable:
-        return (
-            "False",
-            "ReceiverSecretNotFound",
-            "Receivers cannot be used: " + "; ".join(unusable) + ".",
-        )
+        # A Secret that is not there, or one that is not a receiver's (no label, no url).
+        missing = any(t.endswith("does not exist") for t in unusable)
+        reason = "ReceiverSecretNotFound" if missing else "ReceiverSecretInvalid"
+        return ("False", reason, "Receivers cannot be used: " + "; ".join(unusable) + ".")
     by_name = {r.receiver: r for r in records}
     failing = [
         f"{r.name}: {rec.error} (attempt {rec.attempts}, next at {rec.next_attempt:%H:%M:%S}Z)"

@@ -130,6 +130,11 @@ def test_the_notified_condition_says_what_is_wrong() -> None:
         "ReceiverSecretNotFound",
         "Receivers cannot be used: ops: Secret hook does not exist.",
     )
+    unlabelled = notified_condition(
+        [OPS], [], {"ops": "Secret hook is not labelled edgeml.io/receiver=true"}
+    )
+    assert unlabelled is not None
+    assert unlabelled[1] == "ReceiverSecretInvalid"
     (d,) = deliveries_due(alert(), [OPS], [], T0)
     failing = record_delivery([], d, "POST http://127.0.0.1:9: refused", T0)
     state, reason, message = notified_condition([OPS], failing, {"ops": Target("http://x")}) or (
