@@ -521,12 +521,15 @@ def _notifications(
     of, once when it begins and once when it clears."""
     degraded = find_condition(status.conditions, DEGRADED)
     active = degraded is not None and degraded.status == "True"
+    # The condition says RollingBack; the rollout's own record says why (AnalysisFailed,
+    # ArtifactVerificationFailed, ProgressDeadlineExceeded, Aborted): the alert's reason.
+    cause, _, _ = (status.rollout.reason if status.rollout else "").partition(": ")
     episode = track_episode(
         status.episode,
         active,
         parsed.metadata.uid or "",
         now,
-        degraded.reason if degraded else "",
+        cause if cause.isidentifier() else (degraded.reason if degraded else ""),
         degraded.message if degraded else "",
     )
     status = status.model_copy(update={"episode": episode})
