@@ -236,6 +236,7 @@ def node_agent(settings: Settings, ready: Callable[[], bool]) -> Component:
             f"--nodes-file={nodes_file(settings)}",
             f"--forward-port={p.apiserver}",
             f"--forward-port={p.mlflow}",
+            f"--forward-port={p.webhook}",
             f"--python-bin-dir={settings.python.parent}",
         ],
         env={"PYTHONPATH": str(HACK_DIR), "PYTHONUNBUFFERED": "1"},

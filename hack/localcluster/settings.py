@@ -34,6 +34,10 @@ class Ports:
     scheduler: int = field(default_factory=lambda: _port("SCHEDULER", 16259))
     kwok: int = field(default_factory=lambda: _port("KWOK", 16270))
     mlflow: int = field(default_factory=lambda: _port("MLFLOW", 15000))
+    webhook: int = field(default_factory=lambda: _port("WEBHOOK", 19093))
+    """Not a server of the cluster: a loopback port forwarded into every pod, like the API
+    server's and MLflow's, so a webhook receiver on the host (the demo's) hears the
+    operator's alerts."""
 
 
 @dataclass(frozen=True)

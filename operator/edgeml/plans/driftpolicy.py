@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from edgeml.api.common import check_cron, parse_duration
 from edgeml.api.driftpolicy import (
@@ -151,6 +151,15 @@ class DriftWorld:
     """The receivers in effect: spec.notify, else the operator-wide ones."""
 
 
+@overload
+def _r(x: float) -> float: ...
+@overload
+def _r(x: None) -> None: ...
+def _r(x: float | None) -> float | None:
+    """A score as status keeps it: four significant digits (the decision used all)."""
+    return None if x is None else float(f"{x:.4g}")
+
+
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
@@ -190,10 +199,10 @@ def _status_of_group(g: GroupEvaluation) -> ZoneDrift:
         samples=int(g.rows),
         reasons=list(g.reasons),
         top=[
-            FeatureDrift(name=f.name, score=f.score, drifted=f.drifted, q_value=f.q_value)
+            FeatureDrift(name=f.name, score=_r(f.score), drifted=f.drifted, q_value=_r(f.q_value))
             for f in g.features[:TOP_PER_ZONE]
         ],
-        prediction_score=g.prediction,
+        prediction_score=_r(g.prediction),
     )
 
 
@@ -202,12 +211,12 @@ def _evaluated_fields(
 ) -> dict[str, Any]:
     fleet = evaluation.fleet
     features = [
-        FeatureDrift(name=f.name, score=f.score, drifted=f.drifted, q_value=f.q_value)
+        FeatureDrift(name=f.name, score=_r(f.score), drifted=f.drifted, q_value=_r(f.q_value))
         for f in (fleet.features if fleet else ())[:MAX_FEATURES]
     ]
     scores = {f.name: f.score for f in features}
     if fleet and fleet.prediction is not None:
-        scores["prediction"] = fleet.prediction
+        scores["prediction"] = _r(fleet.prediction)
     concept = None
     if fleet and fleet.concept is not None:
         c = fleet.concept
@@ -224,7 +233,7 @@ def _evaluated_fields(
         "features": features,
         "scores": scores,
         "worst": WorstFeature(name=features[0].name, score=features[0].score) if features else None,
-        "prediction_score": fleet.prediction if fleet else None,
+        "prediction_score": _r(fleet.prediction) if fleet else None,
         "zones": zones,
         "concept": concept,
         "evaluation": EvaluationStatus(
