@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-import numpy as np
 import pytest
 from kubernetes import client
-from sklearn.datasets import make_classification
 
 from support.cluster import ClusterHandle
-from support.models import FEATURES, Trained, register_without_baseline, train_version
+from support.drift import Clients
+from support.models import Trained, register_without_baseline, train_version
 from support.objects import DELETE, PLURALS, drift_policy, edge_deployment, hermetic_edge_model
 from support.operator import OperatorProcess
 from support.prometheus import pod_targets, prometheus, scrape_config
@@ -41,72 +38,7 @@ MODEL = "vibration"
 NAME = "vibration-edge"
 POLICY = "vibration-drift"
 SHIFTED_ZONE, SHIFTED_NODE = "site-c", "edge-proc-2"
-SHIFT = {0: 3.0, 1: -3.0}
 WINDOW_S, INTERVAL_S = 60, 5
-
-
-class Clients:
-    """Edge clients: batches of rows drawn from the training data to every ready pod;
-    those on `shifted` nodes have SHIFT added to their inputs."""
-
-    def __init__(self, core: client.CoreV1Api, namespace: str) -> None:
-        x, y = make_classification(400, FEATURES, n_informative=4, random_state=5)
-        self.data, self.labels = x.astype(np.float32), y
-        self.core, self.namespace = core, namespace
-        self.shifted: set[str] = set()
-        self.feedback: str | None = None
-        """None, "truth" (the true labels) or "wrong" (every label flipped), for half the
-        requests."""
-        self.sent: dict[str, int] = {}
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _targets(self) -> list[tuple[str, str]]:
-        pods = self.core.list_namespaced_pod(
-            self.namespace, label_selector=f"edgeml.io/deployment={NAME}"
-        ).items
-        return [
-            (p.spec.node_name, p.status.pod_ip)
-            for p in pods
-            if p.status.pod_ip
-            and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
-        ]
-
-    def _run(self) -> None:
-        rng = np.random.default_rng(3)
-        with httpx.Client(timeout=2) as http:
-            while not self.stop.is_set():
-                try:
-                    targets = self._targets()
-                except Exception:
-                    targets = []
-                until = time.monotonic() + 1.0
-                while time.monotonic() < until and not self.stop.is_set():
-                    for node, ip in targets:
-                        picked = rng.integers(0, len(self.data), 20)
-                        rows = self.data[picked].copy()
-                        if node in self.shifted:
-                            for column, by in SHIFT.items():
-                                rows[:, column] += by
-                        tensor = {"name": "input", "shape": list(rows.shape), "datatype": "FP32"}
-                        body = {"inputs": [{**tensor, "data": rows.ravel().tolist()}]}
-                        base = f"http://{ip}:8080/v2/models/{MODEL}"
-                        try:
-                            answer = http.post(f"{base}/infer", json=body)
-                            self.sent[node] = self.sent.get(node, 0) + len(rows)
-                            if self.feedback and answer.status_code == 200 and rng.random() < 0.5:
-                                truth = self.labels[picked]
-                                labels = truth if self.feedback == "truth" else 1 - truth
-                                label = {"id": answer.json()["id"], "label": labels.tolist()}
-                                http.post(f"{base}/feedback", json=label)
-                        except httpx.HTTPError:
-                            pass
-                    self.stop.wait(0.1)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(10)
 
 
 @pytest.fixture
@@ -117,7 +49,7 @@ def webhook() -> Iterator[Receiver]:
 
 @pytest.fixture
 def clients(core: client.CoreV1Api, namespace: str) -> Iterator[Clients]:
-    c = Clients(core, namespace)
+    c = Clients(core, namespace, NAME, MODEL)
     yield c
     c.close()
 
@@ -320,6 +252,22 @@ def test_drift_at_one_zone_is_detected_named_and_cleared_once(
     assert _reasons(core, namespace, POLICY).count("DriftCleared") == 1
     assert _reasons(core, namespace, NAME).count("DriftDetected") == 1
     assert _reasons(core, namespace, NAME).count("DriftCleared") == 1
+
+    # 4b. A node that goes offline: its pod cannot be read; the others still decide.
+    assert cluster.cli("node", "offline", "edge-proc-0").returncode == 0
+    try:
+        partial = wait_for(
+            lambda: _policy(custom, namespace),
+            lambda o: o["status"]["evaluation"]["pods"] == 2,
+            timeout=60,
+            what="an evaluation that read the two pods still online",
+        )
+        assert partial["status"]["drifted"] is False
+        assert _condition(partial, "Ready")["status"] == "True"
+        # Until the node controller marks it NotReady, its pod still counts as serving.
+        assert partial["status"]["evaluation"]["podsTotal"] in (2, 3)
+    finally:
+        assert cluster.cli("node", "online", "edge-proc-0").returncode == 0
 
     # 5. The receiver was told once of the firing and once of its resolution.
     wait_for(

@@ -255,3 +255,61 @@ def test_monitoring_objects_render_only_where_their_crds_exist(
     if rule is not None:
         shipped = yaml.safe_load((CHART / "files" / "prometheus-rules.yaml").read_text())
         assert rule["spec"] == shipped
+
+
+@pytest.mark.parametrize(
+    ("values", "refusal"),
+    [
+        (["--set", "replicaCount=two"], "at '/replicaCount': got string, want integer"),
+        (
+            ["--set", "mlflow.trackinguri=http://x"],
+            "additional properties 'trackinguri' not allowed",
+        ),
+        (["--set", "mlflow.trackingUri=mlflow:5000"], "'mlflow:5000' does not match pattern"),
+        (["--set", "operator.logFormat=xml"], "at '/operator/logFormat'"),
+        (["--set", "notify.receivers[0].name=ops"], "missing property 'secretRef'"),
+        (["--set", "metrics.port=70000"], "at '/metrics/port'"),
+    ],
+    ids=["wrong-type", "unknown-key", "bad-uri", "bad-enum", "receiver-without-secret", "port"],
+)
+def test_values_schema_refuses_wrong_types_and_unknown_keys(
+    cluster: ClusterHandle, values: list[str], refusal: str
+) -> None:
+    result = _run(
+        _tool(cluster, "helm"),
+        "template",
+        "edgeml",
+        str(CHART),
+        "--kube-version",
+        "1.35.4",
+        *values,
+    )
+    assert result.returncode != 0
+    assert refusal in result.stderr, result.stderr
+
+
+def test_notes_warn_when_no_mlflow_address_is_set(cluster: ClusterHandle) -> None:
+    """The NOTES of an install (a server-side dry run: client-side runs assume Kubernetes
+    1.20, which the chart refuses; standalone, so no cluster-wide peering object clashes)."""
+    helm = _tool(cluster, "helm")
+    common = (
+        *("install", "notes-test", str(CHART), "--dry-run=server"),
+        *("--kubeconfig", cluster.kubeconfig, "-n", "edgeml-system"),
+        *("--set", "operator.standalone=true"),
+    )
+    bare = _run(helm, *common)
+    assert bare.returncode == 0, bare.stderr
+    assert "WARNING: mlflow.trackingUri is empty" in bare.stdout
+    given = _run(
+        helm, *common,
+        "--set", "mlflow.trackingUri=http://mlflow.mlflow:5000",
+        "--set", "notify.receivers[0].name=ops", "--set", "notify.receivers[0].secretRef.name=hook",
+    )  # fmt: skip
+    assert given.returncode == 0, given.stderr
+    assert "WARNING" not in given.stdout
+    assert "Operator-wide receivers: ops (Secret hook)" in given.stdout
+    # ... and the operator's environment names it (JSON, quoted in the manifest).
+    assert (
+        '- name: EDGEML_NOTIFY_RECEIVERS\n              value: "[{\\"name\\":\\"ops\\"'
+        in given.stdout
+    )
