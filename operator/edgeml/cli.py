@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--standalone", action="store_true", help="skip peering (local use, one instance)"
     )
+    run.add_argument(
+        "--peering",
+        default="edgeml",
+        help="the peering object's name (ClusterKopfPeering, or KopfPeering per namespace)",
+    )
     run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz")
     run.add_argument("--metrics-address", default="0.0.0.0")
     run.add_argument("--metrics-port", type=int, default=9090)
@@ -69,6 +74,7 @@ def _run(args: argparse.Namespace) -> int:
         RuntimeOptions(
             namespaces=tuple(args.namespace),
             standalone=args.standalone,
+            peering=args.peering,
             liveness=args.liveness,
             metrics_address=args.metrics_address,
             metrics_port=args.metrics_port,

@@ -24,6 +24,9 @@ class RuntimeOptions:
 
     namespaces: tuple[str, ...] = ()
     standalone: bool = False
+    peering: str = PEERING_NAME
+    """The peering object's name: a ClusterKopfPeering when watching every namespace, else
+    a KopfPeering in each watched one (the chart names it after the release)."""
     liveness: str = "http://0.0.0.0:8080/healthz"
     metrics_address: str = "0.0.0.0"
     metrics_port: int = 9090
@@ -54,7 +57,7 @@ def configure(settings: kopf.OperatorSettings, options: RuntimeOptions) -> None:
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.persistence.finalizer = FINALIZER
-    settings.peering.name = PEERING_NAME
+    settings.peering.name = options.peering
     settings.peering.standalone = options.standalone
     settings.peering.clusterwide = not options.namespaces
     settings.posting.level = logging.INFO
@@ -91,7 +94,7 @@ def run(options: RuntimeOptions) -> int:
             namespaces=list(options.namespaces),
             standalone=options.standalone,
             # Naming the peering makes it mandatory; standalone means there is none.
-            peering_name=None if options.standalone else PEERING_NAME,
+            peering_name=None if options.standalone else options.peering,
             liveness_endpoint=options.liveness,
         )
     )

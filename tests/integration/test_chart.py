@@ -75,10 +75,10 @@ def test_rendered_objects_are_accepted_by_the_api_server(
 ) -> None:
     kubectl = _tool(cluster, "kubectl")
     rendered = _render(_tool(cluster, "helm"), *values)
-    namespace = _run(
-        kubectl, "--kubeconfig", cluster.kubeconfig, "create", "namespace", "edgeml-system"
-    )
-    assert namespace.returncode == 0 or "AlreadyExists" in namespace.stderr, namespace.stderr
+    # The watched namespaces hold their KopfPeering objects: they must exist.
+    for name in ("edgeml-system", "team-a", "team-b"):
+        namespace = _run(kubectl, "--kubeconfig", cluster.kubeconfig, "create", "namespace", name)
+        assert namespace.returncode == 0 or "AlreadyExists" in namespace.stderr, namespace.stderr
     applied = _run(
         kubectl,
         "--kubeconfig",
@@ -313,3 +313,45 @@ def test_notes_warn_when_no_mlflow_address_is_set(cluster: ClusterHandle) -> Non
         '- name: EDGEML_NOTIFY_RECEIVERS\n              value: "[{\\"name\\":\\"ops\\"'
         in given.stdout
     )
+
+
+def _docs(helm: str, release: str, *values: str) -> list[dict[str, Any]]:
+    import yaml
+
+    out = _run(helm, "template", release, str(CHART), "--namespace", f"{release}-system",
+               "--kube-version", "1.35.4", *values)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def test_watched_namespaces_get_a_kopf_peering_each_named_after_the_release(
+    cluster: ClusterHandle,
+) -> None:
+    docs = _docs(_tool(cluster, "helm"), "team-b", "--set", "watchNamespaces={team-a,team-b}")
+    peerings = [(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"])
+                for d in docs if d["apiVersion"] == "kopf.dev/v1"]  # fmt: skip
+    assert peerings == [
+        ("KopfPeering", "team-a", "team-b-edgeml"),
+        ("KopfPeering", "team-b", "team-b-edgeml"),
+    ]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--peering=team-b-edgeml" in args
+    assert {"--namespace=team-a", "--namespace=team-b"} <= set(args)
+
+
+def test_two_releases_share_no_cluster_wide_object(cluster: ClusterHandle) -> None:
+    helm = _tool(cluster, "helm")
+
+    def cluster_scoped(release: str, namespaces: str) -> set[tuple[str, str]]:
+        docs = _docs(helm, release, "--set", f"watchNamespaces={{{namespaces}}}")
+        return {
+            (d["kind"], d["metadata"]["name"]) for d in docs if "namespace" not in d["metadata"]
+        }
+
+    first, second = cluster_scoped("plant-a", "team-a"), cluster_scoped("plant-b", "team-b")
+    assert first, "the chart renders cluster-wide RBAC"
+    assert first.isdisjoint(second), first & second
+    everywhere = {(d["kind"], d["metadata"]["name"]) for d in _docs(helm, "other")
+                  if d["apiVersion"] == "kopf.dev/v1"}  # fmt: skip
+    assert everywhere == {("ClusterKopfPeering", "other-edgeml")}
