@@ -385,3 +385,61 @@ patches:
         custom, namespace, "EdgeDeployment", "vibration-edge", "Ready", "NoTargetVersion"
     )
     _wait_condition(custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "NoServingPods")
+
+
+def test_an_operator_watching_namespaces_peers_through_their_kopf_peering(
+    cluster: ClusterHandle,
+    operator_kubeconfig: Path,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """What the chart installs with watchNamespaces: a KopfPeering in the namespace, and
+    the operator peering there (not standalone) under its own identity."""
+    import yaml
+
+    helm = shutil.which("helm") or ""
+    if cluster.settings is not None:
+        from localcluster.build import binary
+
+        helm = str(binary(cluster.settings, "helm"))
+    chart = Path(__file__).resolve().parents[2] / "charts" / "edgeml"
+    rendered = subprocess.run(
+        [helm, "template", "plant", str(chart), "--kube-version", "1.35.4",
+         "--set", f"watchNamespaces={{{namespace}}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    (peering,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "KopfPeering"]
+    assert peering["metadata"]["namespace"] == namespace
+    custom.create_namespaced_custom_object("kopf.dev", "v1", namespace, "kopfpeerings", peering)
+    proc = OperatorProcess(
+        operator_kubeconfig,
+        namespace,
+        tmp_path / "operator.log",
+        args=(f"--peering={peering['metadata']['name']}",),
+    )
+    proc.start()
+    try:
+        _create(custom, namespace, edge_model())
+        model = _wait_condition(custom, namespace, "EdgeModel", "vibration", "Ready", "NoChampion")
+        assert model["status"]["phase"] == "Pending"
+        seen = wait_for(
+            lambda: custom.get_namespaced_custom_object(
+                "kopf.dev", "v1", namespace, "kopfpeerings", peering["metadata"]["name"]
+            ),
+            lambda obj: bool(obj.get("status")),
+            timeout=30,
+            what="the operator to keep its record in the namespace's KopfPeering",
+        )
+        assert len(seen["status"]) == 1
+        custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "edgemodels", "vibration")
+        wait_for(
+            lambda: custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "edgemodels")[
+                "items"
+            ],
+            lambda items: items == [],
+            timeout=30,
+            what="the EdgeModel to be deleted (its finalizer released)",
+        )
+    finally:
+        proc.stop()

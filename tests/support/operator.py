@@ -83,6 +83,8 @@ class OperatorProcess:
     env: dict[str, str] = field(default_factory=dict)
     metrics_port: int = field(default_factory=free_port)
     health_port: int = field(default_factory=free_port)
+    args: tuple[str, ...] = ("--standalone",)
+    """How it peers: standalone by default (one instance per test namespace)."""
 
     def start(self) -> None:
         log = self.log_path.open("ab")
@@ -90,7 +92,7 @@ class OperatorProcess:
             [
                 str(Path(sys.executable).parent / "edgeml"),
                 "run",
-                "--standalone",
+                *self.args,
                 f"--namespace={self.namespace}",
                 f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
                 "--metrics-address=127.0.0.1",
