@@ -5,12 +5,26 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from edgeml import __version__
 
 
+def _kube_options() -> argparse.ArgumentParser:
+    """The options of every command that talks to a cluster, as kubectl spells them."""
+    kube = argparse.ArgumentParser(add_help=False)
+    kube.add_argument("-n", "--namespace", default=None,
+                      help="the object's namespace (default: the kube context's)")  # fmt: skip
+    kube.add_argument(
+        "--kubeconfig", default=None, help="the kubeconfig file (default: $KUBECONFIG)"
+    )
+    kube.add_argument("--context", default=None, help="the kubeconfig context to use")
+    return kube
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `edgeml` and its sub-commands."""
+    kube = _kube_options()
     parser = argparse.ArgumentParser(prog="edgeml", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edgeml {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -31,22 +45,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "serve", help="serve a model over the Open Inference Protocol (edge pods run it)"
     )
-    promote = sub.add_parser("promote", help="approve a version of an EdgeModel as champion")
+    promote = sub.add_parser(
+        "promote", parents=[kube], help="approve a version of an EdgeModel as champion"
+    )
     promote.add_argument("model", help="the EdgeModel's name")
     promote.add_argument(
         "--version", type=int, required=True, help="the registry version to promote"
     )
-    promote.add_argument("-n", "--namespace", default="default")
     promote.add_argument("--by", default=None, help="who approves (default: $USER)")
     rollout = sub.add_parser(
-        "rollout", help="steer an EdgeDeployment's rollout: promote, abort, pause, resume"
+        "rollout",
+        parents=[kube],
+        help="an EdgeDeployment's rollout: status, or steer it (promote, abort, pause, resume)",
     )
-    rollout.add_argument("action", choices=["promote", "abort", "pause", "resume"])
+    rollout.add_argument("action", choices=["status", "promote", "abort", "pause", "resume"])
     rollout.add_argument("deployment", help="the EdgeDeployment's name")
-    rollout.add_argument("-n", "--namespace", default="default")
-    drift = sub.add_parser("drift", help="show a DriftPolicy's latest evaluation as a table")
+    rollout.add_argument(
+        "-w", "--watch", action="store_true",
+        help="status: follow the rollout until it ends (exit 1 if it is rolled back)",
+    )  # fmt: skip
+    rollout.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="status --watch: give up after this many seconds",
+    )
+    drift = sub.add_parser(
+        "drift", parents=[kube], help="show a DriftPolicy's latest evaluation as a table"
+    )
     drift.add_argument("policy", help="the DriftPolicy's name")
-    drift.add_argument("-n", "--namespace", default="default")
     run = sub.add_parser("run", help="run the operator")
     run.add_argument(
         "--namespace", action="append", default=[], help="watch only this namespace (repeatable)"
@@ -103,6 +130,9 @@ def _rollout(args: argparse.Namespace) -> int:
     from edgeml.kube.annotations import annotate
     from edgeml.plans.edgedeployment import COMMAND_PREFIX
 
+    if args.action == "status":
+        return _rollout_status(args)
+    _exists("edgedeployments", "EdgeDeployment", args.namespace, args.deployment)
     # A fresh value each time: the operator acts on a value it has not acted on before.
     token = uuid.uuid4().hex[:12]
     annotate(
@@ -112,14 +142,46 @@ def _rollout(args: argparse.Namespace) -> int:
     return 0
 
 
-def _drift(args: argparse.Namespace) -> int:
-    from edgeml.drift.report import render_drift
+def _rollout_status(args: argparse.Namespace) -> int:
+    import time
+
+    from edgeml.rollout.report import render_rollout, rollout_outcome
+
+    deadline = time.monotonic() + args.timeout
+    shown = ""
+    while True:
+        deployment = _exists("edgedeployments", "EdgeDeployment", args.namespace, args.deployment)
+        text = render_rollout(deployment)
+        if text != shown:
+            print(text if not shown else f"---\n{text}", end="", flush=True)
+            shown = text
+        outcome = rollout_outcome(deployment)
+        if not args.watch or outcome is not None:
+            return 1 if outcome == "failed" else 0
+        if time.monotonic() > deadline:
+            print(f"error: the rollout did not end within {args.timeout:.0f} s", file=sys.stderr)
+            return 2
+        time.sleep(1)
+
+
+def _exists(plural: str, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    """The object, or a one-line error (exit 1) if it does not exist."""
     from edgeml.kube.reads import get_custom
 
-    policy = get_custom("driftpolicies", args.namespace, args.policy)
-    if policy is None:
-        print(f"error: DriftPolicy {args.namespace}/{args.policy} does not exist", file=sys.stderr)
-        return 1
+    found = get_custom(plural, namespace, name)
+    if found is None:
+        raise CommandError(f"{kind} {namespace}/{name} does not exist")
+    return found
+
+
+class CommandError(Exception):
+    """What a person did wrong, said in one line (exit 1)."""
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from edgeml.drift.report import render_drift
+
+    policy = _exists("driftpolicies", "DriftPolicy", args.namespace, args.policy)
     print(render_drift(policy), end="")
     return 0
 
@@ -136,6 +198,7 @@ def _promote(args: argparse.Namespace) -> int:
     )
 
     who = args.by or getpass.getuser()
+    _exists("edgemodels", "EdgeModel", args.namespace, args.model)
     annotate(
         "edgemodels",
         args.namespace,
@@ -166,6 +229,32 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kube_command(args: argparse.Namespace) -> int:
+    """Run a command that talks to the cluster; a person's mistake or an unreachable
+    cluster is one line on stderr and exit 1, never a traceback."""
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    from urllib3.exceptions import HTTPError
+
+    from edgeml.kube.client import current_namespace, use_kubeconfig
+
+    use_kubeconfig(args.kubeconfig, args.context)
+    try:
+        if args.namespace is None:
+            args.namespace = current_namespace()
+        run = {"promote": _promote, "rollout": _rollout, "drift": _drift}[args.command]
+        return run(args)
+    except CommandError as err:
+        print(f"error: {err}", file=sys.stderr)
+    except ConfigException as err:
+        print(f"error: no usable kubeconfig: {err}", file=sys.stderr)
+    except ApiException as err:
+        print(f"error: the API server answered {err.status} {err.reason}", file=sys.stderr)
+    except (HTTPError, OSError) as err:
+        print(f"error: the API server cannot be reached: {err}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `edgeml` with `argv` (default: the process arguments); return the exit code."""
     argv = sys.argv[1:] if argv is None else argv
@@ -190,13 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     if args.command == "api-docs":
         return _api_docs(args)
-    if args.command == "promote":
-        return _promote(args)
-    if args.command == "rollout":
-        return _rollout(args)
-    if args.command == "drift":
-        return _drift(args)
-
+    if args.command in ("promote", "rollout", "drift"):
+        return _kube_command(args)
     return 2
 
 
