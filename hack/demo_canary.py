@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-        parent = os.getppid()
+        parent = int(os.environ.get("EDGEML_PROP_PARENT") or os.getppid())
         with traffic(client.CoreV1Api(api), namespace, deployment, model, FEATURES):
             # An orphan is re-parented (to init or a subreaper): then the demo is gone.
             while not stop.wait(PARENT_CHECK_SECONDS) and os.getppid() == parent:

@@ -35,7 +35,7 @@ BATCH = 20
 
 
 def _until_orphaned(stop: threading.Event) -> None:
-    parent = os.getppid()
+    parent = int(os.environ.get("EDGEML_PROP_PARENT") or os.getppid())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     while not stop.wait(PARENT_CHECK_SECONDS) and os.getppid() == parent:
