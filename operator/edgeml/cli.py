@@ -232,11 +232,7 @@ def _crds(args: argparse.Namespace) -> int:
 def _kube_command(args: argparse.Namespace) -> int:
     """Run a command that talks to the cluster; a person's mistake or an unreachable
     cluster is one line on stderr and exit 1, never a traceback."""
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.config.config_exception import ConfigException
-    from urllib3.exceptions import HTTPError
-
-    from edgeml.kube.client import current_namespace, use_kubeconfig
+    from edgeml.kube.client import CLUSTER_ERRORS, current_namespace, explain, use_kubeconfig
 
     use_kubeconfig(args.kubeconfig, args.context)
     try:
@@ -246,12 +242,8 @@ def _kube_command(args: argparse.Namespace) -> int:
         return run(args)
     except CommandError as err:
         print(f"error: {err}", file=sys.stderr)
-    except ConfigException as err:
-        print(f"error: no usable kubeconfig: {err}", file=sys.stderr)
-    except ApiException as err:
-        print(f"error: the API server answered {err.status} {err.reason}", file=sys.stderr)
-    except (HTTPError, OSError) as err:
-        print(f"error: the API server cannot be reached: {err}", file=sys.stderr)
+    except CLUSTER_ERRORS as err:
+        print(f"error: {explain(err)}", file=sys.stderr)
     return 1
 
 

@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,12 +122,16 @@ def register_failing(
     a row of 6 features cannot take (what a model exported with a broken shape looks like).
     Registered with its true sha256, so it passes verification and only errors."""
     with mlflow_env(mlflow_uri):
-        return _register_failing(registered_model, mlflow_uri, of, features)
+        return _register_copy(
+            registered_model, mlflow_uri, of, lambda model: fails_on_single_rows(model, features)
+        )
 
 
-def _register_failing(
-    registered_model: str, mlflow_uri: str, of: Trained, features: int
+def _register_copy(
+    registered_model: str, mlflow_uri: str, of: Trained, change: Callable[[Any], Any] | None
 ) -> Trained:
+    """A new version of `of`'s ONNX graph (changed by `change`) in a run of its own, which
+    logs no drift baseline, tagged like `of` but with its own sha256."""
     import mlflow
     import onnx
     from mlflow import MlflowClient
@@ -141,8 +145,9 @@ def _register_failing(
             tracking_uri=mlflow_uri,
         )
         model = onnx.load(str(Path(local) / "model.onnx"))
-    model = fails_on_single_rows(model, features)
-    onnx.checker.check_model(model)
+    if change is not None:
+        model = change(model)
+        onnx.checker.check_model(model)
     with mlflow.start_run(experiment_id=client.get_run(of.run_id).info.experiment_id) as run:
         info = mlflow.onnx.log_model(model, name="model")
     made = client.create_model_version(
@@ -155,7 +160,6 @@ def _register_failing(
             tracking_uri=mlflow_uri,
         )
         sha256 = hashlib.sha256((Path(local) / "model.onnx").read_bytes()).hexdigest()
-    # The baseline (for drift metrics) stays the good run's: the inputs are the same.
     tags = {**dict(source.tags or {}), "edgeml.io/sha256": sha256}
     for key, value in tags.items():
         client.set_model_version_tag(registered_model, str(made.version), key, value)
@@ -196,31 +200,4 @@ def register_without_baseline(registered_model: str, mlflow_uri: str, of: Traine
     """A new version of `of`'s ONNX bytes logged in a run of its own that has no drift
     baseline (what a version registered by another tool looks like)."""
     with mlflow_env(mlflow_uri):
-        import mlflow
-        import onnx
-        from mlflow import MlflowClient
-
-        client = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
-        source = client.get_model_version(registered_model, str(of.version))
-        with tempfile.TemporaryDirectory() as scratch:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{registered_model}/{of.version}",
-                dst_path=scratch,
-                tracking_uri=mlflow_uri,
-            )
-            model = onnx.load(str(Path(local) / "model.onnx"))
-        with mlflow.start_run(experiment_id=client.get_run(of.run_id).info.experiment_id) as run:
-            info = mlflow.onnx.log_model(model, name="model")
-        made = client.create_model_version(
-            registered_model, info.model_uri, run_id=run.info.run_id, model_id=info.model_id
-        )
-        with tempfile.TemporaryDirectory() as scratch:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{registered_model}/{made.version}",
-                dst_path=scratch,
-                tracking_uri=mlflow_uri,
-            )
-            sha256 = hashlib.sha256((Path(local) / "model.onnx").read_bytes()).hexdigest()
-        for key, value in {**dict(source.tags or {}), "edgeml.io/sha256": sha256}.items():
-            client.set_model_version_tag(registered_model, str(made.version), key, value)
-        return Trained(int(made.version), sha256, run.info.run_id)
+        return _register_copy(registered_model, mlflow_uri, of, None)

@@ -6,7 +6,9 @@ import functools
 import os
 
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from urllib3.exceptions import HTTPError
 
 IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 _chosen: dict[str, str | None] = {"kubeconfig": None, "context": None}
@@ -56,3 +58,16 @@ def current_namespace() -> str:
 def custom_objects() -> client.CustomObjectsApi:
     """The client for edgeml.io objects."""
     return client.CustomObjectsApi(api_client())
+
+
+CLUSTER_ERRORS: tuple[type[Exception], ...] = (ConfigException, ApiException, HTTPError, OSError)
+"""What talking to a cluster can raise that is the cluster's or the kubeconfig's doing."""
+
+
+def explain(err: Exception) -> str:
+    """One line saying what went wrong talking to the cluster (for the CLI)."""
+    if isinstance(err, ConfigException):
+        return f"no usable kubeconfig: {err}"
+    if isinstance(err, ApiException):
+        return f"the API server answered {err.status} {err.reason}"
+    return f"the API server cannot be reached: {err}"

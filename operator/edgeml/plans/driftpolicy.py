@@ -49,9 +49,9 @@ from edgeml.plans.notifications import (
     Send,
     Target,
     alert_of,
-    deliveries_due,
     notified_condition,
     open_episode,
+    sends_due,
 )
 from edgeml.plans.parsing import Parsed
 
@@ -373,18 +373,8 @@ def _notifications(
     alert = alert_of(
         episode, parsed.metadata.namespace or "", parsed.metadata.name, spec.deployment_ref.name
     )
-    sends = tuple(
-        Send(d, target)
-        for d in deliveries_due(alert, world.receivers, records, now)
-        if isinstance(target := world.targets.get(d.receiver.name), Target)
-    )
-    waiting = [
-        r.next_attempt
-        for r in records
-        if r.next_attempt is not None and r.fingerprint == alert.fingerprint
-        and r.delivered != alert.status and r.next_attempt > now
-    ]  # fmt: skip
-    return sends, notified, min(waiting, default=None)
+    sends, retry_at = sends_due(alert, world.receivers, records, world.targets, now)
+    return sends, notified, retry_at
 
 
 def _drop_drifted(status: DriftPolicyStatus) -> DriftPolicyStatus:

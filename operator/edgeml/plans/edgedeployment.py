@@ -43,8 +43,8 @@ from edgeml.plans.common import (
 from edgeml.plans.notifications import (
     Send,
     Target,
-    deliveries_due,
     rollout_alert_of,
+    sends_due,
     track_episode,
 )
 from edgeml.plans.parsing import Parsed
@@ -537,15 +537,5 @@ def _notifications(
     if episode is None or not receivers:
         return status, (), None
     alert = rollout_alert_of(episode, parsed.metadata.namespace or "", parsed.metadata.name)
-    sends = tuple(
-        Send(d, target)
-        for d in deliveries_due(alert, receivers, status.notifications, now)
-        if isinstance(target := world.targets.get(d.receiver.name), Target)
-    )
-    waiting = [
-        r.next_attempt
-        for r in status.notifications
-        if r.next_attempt is not None and r.fingerprint == alert.fingerprint
-        and r.delivered != alert.status and r.next_attempt > now
-    ]  # fmt: skip
-    return status, sends, min(waiting, default=None)
+    sends, retry_at = sends_due(alert, receivers, status.notifications, world.targets, now)
+    return status, sends, retry_at

@@ -140,48 +140,57 @@ def track_episode(
     return episode
 
 
-def alert_of(episode: Episode, namespace: str, policy: str, deployment: str) -> Alert:
-    """A drift episode as an alert: firing until it ended."""
+def _alert(episode: Episode, labels: Mapping[str, str], summary: str) -> Alert:
     return Alert(
         fingerprint=episode.fingerprint,
         status="resolved" if episode.ended else "firing",
-        labels={
-            "alertname": ALERT_NAME,
-            "namespace": namespace,
-            "driftpolicy": policy,
-            "edgedeployment": deployment,
-            "reason": episode.reason,
-            "severity": "warning",
-        },
-        annotations={
-            "summary": f"Drift detected by DriftPolicy {namespace}/{policy} on EdgeDeployment "
-            f"{deployment}",
-            "description": episode.message,
-        },
+        labels={**labels, "reason": episode.reason, "severity": "warning"},
+        annotations={"summary": summary, "description": episode.message},
         starts_at=episode.started,
         ends_at=episode.ended,
     )
+
+
+def alert_of(episode: Episode, namespace: str, policy: str, deployment: str) -> Alert:
+    """A drift episode as an alert: firing until it ended."""
+    return _alert(
+        episode,
+        {"alertname": ALERT_NAME, "namespace": namespace, "driftpolicy": policy,
+         "edgedeployment": deployment},
+        f"Drift detected by DriftPolicy {namespace}/{policy} on EdgeDeployment {deployment}",
+    )  # fmt: skip
 
 
 def rollout_alert_of(episode: Episode, namespace: str, deployment: str) -> Alert:
     """A failed rollout (rolled back, or an artifact that failed verification) as an alert."""
-    return Alert(
-        fingerprint=episode.fingerprint,
-        status="resolved" if episode.ended else "firing",
-        labels={
-            "alertname": ROLLOUT_ALERT_NAME,
-            "namespace": namespace,
-            "edgedeployment": deployment,
-            "reason": episode.reason,
-            "severity": "warning",
-        },
-        annotations={
-            "summary": f"EdgeDeployment {namespace}/{deployment}: {episode.reason}",
-            "description": episode.message,
-        },
-        starts_at=episode.started,
-        ends_at=episode.ended,
+    return _alert(
+        episode,
+        {"alertname": ROLLOUT_ALERT_NAME, "namespace": namespace, "edgedeployment": deployment},
+        f"EdgeDeployment {namespace}/{deployment}: {episode.reason}",
     )
+
+
+def sends_due(
+    alert: Alert,
+    receivers: Sequence[Receiver],
+    records: Sequence[NotificationRecord],
+    targets: Mapping[str, Target | str],
+    now: datetime,
+) -> tuple[tuple[Send, ...], datetime | None]:
+    """The messages to send now (to receivers whose Secret gave an address), and when the
+    earliest backoff of one still owed ends."""
+    sends = tuple(
+        Send(d, target)
+        for d in deliveries_due(alert, receivers, records, now)
+        if isinstance(target := targets.get(d.receiver.name), Target)
+    )
+    waiting = [
+        r.next_attempt
+        for r in records
+        if r.next_attempt is not None and r.fingerprint == alert.fingerprint
+        and r.delivered != alert.status and r.next_attempt > now
+    ]  # fmt: skip
+    return sends, min(waiting, default=None)
 
 
 def deliveries_due(
