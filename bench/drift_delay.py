@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "distribution (the fleet or any zone drifted). Detection takes the decision rule's "
         "two evaluations once the window holds enough shifted rows; clearing waits for the "
         "shifted rows to leave the window (one-minute slots), then two clear evaluations "
-        f"(os load average {os.getloadavg()[0]:.1f} at the end).\n",
+        f"(load average {os.getloadavg()[0]:.1f} at the end).\n",
     )
     print(body_md)
     if not args.no_write:
