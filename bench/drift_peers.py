@@ -512,15 +512,10 @@ then scaled) / the largest undrifted score:
 
 def write_section(section: str) -> None:
     """Replace (or append) this script's section of docs/benchmarks.md."""
-    text = (
-        DOC.read_text() if DOC.exists() else "# Benchmarks\n\nResults of the scripts in `bench/`.\n"
-    )
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section.strip() + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n" + section
-    DOC.write_text(text)
-    print(f"wrote the drift-peers section of {DOC.relative_to(REPO)}")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from local_cluster_measure import write_section as write_docs_section
+
+    write_docs_section("drift-peers", section.replace(BEGIN, "").replace(END, ""), DOC)
 
 
 def main() -> int:
