@@ -104,6 +104,8 @@ def build_training_job(inputs: TrainingInputs, config: OperatorConfig) -> dict[s
         container["resources"] = training.resources.to_json()
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
+        # `edgeml train` never calls the Kubernetes API: it gets no token to misuse.
+        "automountServiceAccountToken": False,
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {}}, *training.volumes],
         "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "fsGroup": 65532},

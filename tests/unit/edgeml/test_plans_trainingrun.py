@@ -502,6 +502,11 @@ def test_the_models_tracking_server_wins_over_the_operators(
     assert {"name": "MLFLOW_TRACKING_URI", "value": uri} in container["env"]
 
 
+def test_the_training_pod_gets_no_service_account_token() -> None:
+    (manifest,) = plan(body_of(), TrainingWorld(model=MODEL)).objects
+    assert manifest["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
 def test_the_job_trains_the_template_with_the_runs_overrides() -> None:
     overrides = {"evaluation": {"testFraction": 0.3, "metrics": ["f1"]}}
     (manifest,) = plan(body_of(overrides=overrides), TrainingWorld(model=MODEL)).objects
