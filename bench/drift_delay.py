@@ -35,11 +35,10 @@ from local_cluster_measure import REPO_ROOT, run_section, say, write_section
 from rollout_scale import install_crds
 
 from localcluster.settings import Settings
-from support.drift import Clients
-from support.models import train_version
-from support.objects import DELETE, drift_policy, edge_deployment, hermetic_edge_model
+from support.drift import Clients, serve_on_process_nodes
+from support.objects import drift_policy
 from support.operator import OperatorProcess
-from support.rollout import GROUP, PROCESS_EDGE, VERSION, Rollout
+from support.rollout import GROUP, VERSION
 from support.wait import wait_for
 
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
@@ -93,25 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     looks = 0
     clients: Clients | None = None
     try:
-        model = hermetic_edge_model(MODEL)
         with tempfile.TemporaryDirectory() as tmp:
-            good = train_version(
-                model["spec"]["registry"]["registeredModel"], settings.mlflow_uri, Path(tmp)
+            serve_on_process_nodes(
+                custom, core, namespace, settings.mlflow_uri, Path(tmp), NAME, MODEL
             )
-        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgemodels", model)
-        ed = Rollout(custom, core, namespace, NAME)
-        ed.wait_model_knows(MODEL, good.version)
-        body = edge_deployment(
-            NAME,
-            MODEL,
-            modelRef={"alias": DELETE, "version": good.version},
-            nodeSelector=PROCESS_EDGE,
-            strategy={
-                "canary": {"maxUnavailable": 3, "steps": [{"nodes": "100%"}], "analysis": DELETE}
-            },
-        )
-        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgedeployments", body)
-        ed.wait_phase("Healthy", good.version)
         clients = Clients(core, namespace, NAME, MODEL)
         policy = drift_policy(
             POLICY,

@@ -23,12 +23,12 @@ import pytest
 from kubernetes import client
 
 from support.cluster import ClusterHandle
-from support.drift import Clients
-from support.models import Trained, register_without_baseline, train_version
-from support.objects import DELETE, PLURALS, drift_policy, edge_deployment, hermetic_edge_model
+from support.drift import Clients, serve_on_process_nodes
+from support.models import Trained, register_without_baseline
+from support.objects import drift_policy
 from support.operator import OperatorProcess
 from support.prometheus import pod_targets, prometheus, scrape_config
-from support.rollout import GROUP, PROCESS_EDGE, VERSION, Rollout
+from support.rollout import GROUP, VERSION, Rollout
 from support.wait import wait_for
 from support.webhooks import Receiver, receiver, receiver_secret
 
@@ -120,24 +120,9 @@ def _serve(
     if not cluster.local:
         pytest.skip("process nodes exist only on the local cluster")
     assert cluster.settings is not None
-    mlflow = cluster.settings.mlflow_uri
-    model = hermetic_edge_model(MODEL)
-    good = train_version(model["spec"]["registry"]["registeredModel"], mlflow, tmp_path)
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS["EdgeModel"], model)
-    ed = Rollout(custom, core, namespace, NAME)
-    ed.wait_model_knows(MODEL, good.version)
-    deployment = edge_deployment(
-        NAME,
-        MODEL,
-        modelRef={"alias": DELETE, "version": good.version},
-        nodeSelector=PROCESS_EDGE,
-        strategy={
-            "canary": {"maxUnavailable": 3, "steps": [{"nodes": "100%"}], "analysis": DELETE}
-        },
+    return serve_on_process_nodes(
+        custom, core, namespace, cluster.settings.mlflow_uri, tmp_path, NAME, MODEL
     )
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgedeployments", deployment)
-    ed.wait_phase("Healthy", good.version)
-    return model["spec"]["registry"]["registeredModel"], good
 
 
 def test_drift_at_one_zone_is_detected_named_and_cleared_once(

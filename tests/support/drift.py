@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
 from kubernetes import client
 from sklearn.datasets import make_classification
 
-from support.models import FEATURES
+from support.models import FEATURES, Trained, train_version
+from support.objects import DELETE, edge_deployment, hermetic_edge_model
+from support.rollout import GROUP, PROCESS_EDGE, VERSION, Rollout
 
 SHIFT = {0: 3.0, 1: -3.0}
 """Inputs moved at a shifted node, by this much (a few standard deviations)."""
@@ -84,3 +87,34 @@ class Clients:
     def close(self) -> None:
         self.stop.set()
         self.thread.join(10)
+
+
+def serve_on_process_nodes(
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+    mlflow_uri: str,
+    workdir: Path,
+    deployment: str,
+    model: str,
+) -> tuple[str, Trained]:
+    """A version trained on the rows Clients sends, served on the three process edge
+    nodes (one per zone) in one wave; its registered model's name and the version."""
+    body = hermetic_edge_model(model)
+    registered = body["spec"]["registry"]["registeredModel"]
+    good = train_version(registered, mlflow_uri, workdir)
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgemodels", body)
+    ed = Rollout(custom, core, namespace, deployment)
+    ed.wait_model_knows(model, good.version)
+    spec = edge_deployment(
+        deployment,
+        model,
+        modelRef={"alias": DELETE, "version": good.version},
+        nodeSelector=PROCESS_EDGE,
+        strategy={
+            "canary": {"maxUnavailable": 3, "steps": [{"nodes": "100%"}], "analysis": DELETE}
+        },
+    )
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgedeployments", spec)
+    ed.wait_phase("Healthy", good.version)
+    return registered, good
