@@ -74,6 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
         "drift", parents=[kube], help="show a DriftPolicy's latest evaluation as a table"
     )
     drift.add_argument("policy", help="the DriftPolicy's name")
+    retrain = sub.add_parser(
+        "retrain",
+        parents=[kube],
+        help="retrain an EdgeModel now (one TrainingRun), or resume its paused DriftPolicies",
+    )
+    retrain.add_argument("model", help="the EdgeModel's name")
+    retrain.add_argument("--reason", default=None, help="why, recorded with the version")
+    retrain.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume the DriftPolicies of this model that paused retraining (trains nothing)",
+    )
+    history = sub.add_parser(
+        "history", parents=[kube], help="an EdgeModel's lineage: versions, triggers, rollouts"
+    )
+    history.add_argument("model", help="the EdgeModel's name")
     run = sub.add_parser("run", help="run the operator")
     run.add_argument(
         "--namespace", action="append", default=[], help="watch only this namespace (repeatable)"
@@ -186,6 +202,70 @@ def _drift(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retrain(args: argparse.Namespace) -> int:
+    import uuid
+
+    from edgeml.kube.annotations import annotate
+    from edgeml.kube.reads import list_custom
+    from edgeml.plans.edgemodel import RETRAIN_ANNOTATION, RETRAIN_REASON_ANNOTATION
+    from edgeml.plans.retraining import RESUME_ANNOTATION
+
+    _exists("edgemodels", "EdgeModel", args.namespace, args.model)
+    # A fresh value each time: the operator acts once on each value it has not seen.
+    token = uuid.uuid4().hex[:12]
+    if args.resume:
+        deployments = {
+            d["metadata"]["name"]
+            for d in list_custom("edgedeployments", args.namespace, "")
+            if ((d.get("spec") or {}).get("modelRef") or {}).get("name") == args.model
+        }
+        policies = [
+            p["metadata"]["name"]
+            for p in list_custom("driftpolicies", args.namespace, "")
+            if ((p.get("spec") or {}).get("deploymentRef") or {}).get("name") in deployments
+        ]
+        if not policies:
+            raise CommandError(
+                f"no DriftPolicy in {args.namespace} watches a deployment of EdgeModel {args.model}"
+            )
+        for name in policies:
+            annotate("driftpolicies", args.namespace, name, {RESUME_ANNOTATION: token})
+        print(
+            f"resumed retraining of DriftPolicy {', '.join(sorted(policies))} in {args.namespace}"
+        )
+        return 0
+    annotations = {RETRAIN_ANNOTATION: token}
+    if args.reason:
+        annotations[RETRAIN_REASON_ANNOTATION] = args.reason
+    annotate("edgemodels", args.namespace, args.model, annotations)
+    print(
+        f"asked the operator to retrain {args.namespace}/{args.model} (request {token}); "
+        f"follow it with `edgeml history {args.model} -n {args.namespace}`"
+    )
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from edgeml.kube.reads import list_custom
+    from edgeml.plans.history import render_history
+
+    model = _exists("edgemodels", "EdgeModel", args.namespace, args.model)
+    deployments = list_custom("edgedeployments", args.namespace, "")
+    names = {
+        d["metadata"]["name"]
+        for d in deployments
+        if ((d.get("spec") or {}).get("modelRef") or {}).get("name") == args.model
+    }
+    policies = [
+        p
+        for p in list_custom("driftpolicies", args.namespace, "")
+        if ((p.get("spec") or {}).get("deploymentRef") or {}).get("name") in names
+    ]
+    runs = list_custom("trainingruns", args.namespace, "")
+    print(render_history(model, runs, deployments, policies), end="")
+    return 0
+
+
 def _promote(args: argparse.Namespace) -> int:
     import getpass
     import uuid
@@ -238,7 +318,13 @@ def _kube_command(args: argparse.Namespace) -> int:
     try:
         if args.namespace is None:
             args.namespace = current_namespace()
-        run = {"promote": _promote, "rollout": _rollout, "drift": _drift}[args.command]
+        run = {
+            "promote": _promote,
+            "rollout": _rollout,
+            "drift": _drift,
+            "retrain": _retrain,
+            "history": _history,
+        }[args.command]
         return run(args)
     except CommandError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -271,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     if args.command == "api-docs":
         return _api_docs(args)
-    if args.command in ("promote", "rollout", "drift"):
+    if args.command in ("promote", "rollout", "drift", "retrain", "history"):
         return _kube_command(args)
     return 2
 

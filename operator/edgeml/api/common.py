@@ -98,49 +98,44 @@ Cron = Annotated[
 ]
 """A standard five-field cron expression, evaluated in UTC."""
 
-_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_CRON_NAMES = {
-    3: {
-        m: i + 1
-        for i, m in enumerate(
-            ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-        )
-    },
-    4: {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])},
+CRON_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@hourly": "0 * * * *",
 }
+"""The macros cron(8) knows, as the five fields they stand for (cronsim takes fields only)."""
+
+
+CRON_HELP = (
+    "minute 0-59, hour 0-23, day of month 1-31 on a day the month has, month 1-12 or "
+    "jan-dec, day of week 0-7 or sun-sat; ranges run upwards, steps are at least 1"
+)
+
+
+def cron_fields(expr: str) -> str:
+    """The five-field form of a schedule (macros expanded)."""
+    return CRON_MACROS.get(expr.strip(), expr.strip())
 
 
 def check_cron(expr: str) -> str | None:
-    """Why a cron expression is out of range (a message), or None if it is valid.
+    """Why a cron expression cannot be used (a message), or None if it is valid.
 
-    The CRD pattern checks the shape; this checks what a pattern cannot: the numbers.
+    The CRD pattern checks the shape; cronsim (the parser the schedule runs on) checks
+    the numbers, and refuses a day that never comes (`0 0 31 4 *`).
     """
-    if expr.startswith("@"):
-        return None
-    fields = expr.split()
-    if len(fields) != 5:
-        return f"cron {expr!r} must have five fields (minute hour day month weekday)"
-    labels = ("minute", "hour", "day of month", "month", "day of week")
-    for index, (field, (low, high)) in enumerate(zip(fields, _CRON_RANGES, strict=True)):
-        names = _CRON_NAMES.get(index, {})
-        for part in field.split(","):
-            base, _, step = part.partition("/")
-            if step and int(step) == 0:
-                return f"cron {expr!r}: the {labels[index]} step must be at least 1"
-            if base == "*":
-                continue
-            values = []
-            for bound in base.split("-"):
-                value = names.get(bound.lower()) if not bound.isdigit() else int(bound)
-                if value is None:
-                    return f"cron {expr!r}: {bound!r} is not a valid {labels[index]}"
-                if not low <= value <= high:
-                    return f"cron {expr!r}: {labels[index]} {value} is outside {low}-{high}"
-                values.append(value)
-            if len(values) == 2 and values[0] > values[1]:
-                return f"cron {expr!r}: the {labels[index]} range {base} runs backwards"
+    from cronsim import CronSim, CronSimError
+
+    fields = cron_fields(expr)
+    if len(fields.split()) != 5:  # cronsim would take a sixth field as seconds
+        return f"cron {expr!r}: wrong number of fields ({CRON_HELP})"
+    try:
+        CronSim(fields, datetime(2000, 1, 1))
+    except CronSimError as err:
+        what = str(err).lower() or "not a valid schedule"
+        return f"cron {expr!r}: {what} ({CRON_HELP})"
     return None
 
 

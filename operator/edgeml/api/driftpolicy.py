@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field, StringConstraints
 from edgeml.api.common import Cron, Duration, KubeModel, LocalObjectReference, StatusBase
 from edgeml.api.edgedeployment import MetricsSource
 from edgeml.api.notify import Episode, NotificationRecord, Receiver
+from edgeml.api.trainingrun import TrainingOverrides, Trigger
 
 
 class DataDrift(KubeModel):
@@ -103,6 +104,44 @@ class Evaluation(KubeModel):
     """Drift clears only once every score is below threshold * (1 - hysteresis)."""
 
 
+class Retraining(KubeModel):
+    """The governor of the TrainingRuns a policy creates, and what they train on."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.failureBackoff) || (duration(self.failureBackoff) >= "
+                    "duration('10s') && duration(self.failureBackoff) <= duration('24h'))",
+                    "message": "failureBackoff must be between 10s and 24h",
+                },
+                {
+                    "rule": "!has(self.startingDeadline) || "
+                    "duration(self.startingDeadline) >= duration('10s')",
+                    "message": "startingDeadline must be at least 10s",
+                },
+            ]
+        }
+    )
+
+    max_per_day: Annotated[int, Field(ge=1, le=1000)] = 4
+    """At most this many TrainingRuns created by this policy in any 24 hours."""
+    pause_after_rejections: Annotated[int, Field(ge=1, le=100)] = 3
+    """After this many retrained versions in a row were rejected or rolled back, the
+    policy stops retraining (RetrainingPaused) until a person resumes it (`edgeml retrain
+    MODEL --resume`, or the edgeml.io/resume-retraining annotation) or the spec changes."""
+    failure_backoff: Duration = "10m"
+    """After a TrainingRun failed, wait this long before the next one, doubled for each
+    failure in a row (at most a day)."""
+    starting_deadline: Duration = "1h"
+    """A schedule tick missed by more than this (the operator was down) is skipped; a later
+    one is caught up once."""
+    overrides: TrainingOverrides | None = None
+    """What a retrain trains on instead of the model's training template, for example
+    the dataset of the newest data. To combine old and new data, point the dataset at a
+    file holding both (a retrain trains on exactly one dataset)."""
+
+
 class DriftPolicySpec(KubeModel):
     """The desired state of a DriftPolicy."""
 
@@ -124,12 +163,17 @@ class DriftPolicySpec(KubeModel):
     concept_drift: ConceptDrift | None = None
     """Accuracy drift detection from feedback labels."""
     schedule: Cron | None = None
-    """Retrain on this schedule too (UTC)."""
+    """Retrain on this schedule too (UTC), whatever the action; with action Alert the
+    scheduled versions wait for approval as with Retrain."""
     action: Literal["Alert", "Retrain", "RetrainAndDeploy"] = "Alert"
-    """Alert: condition and Event only. Retrain: also create a TrainingRun.
-    RetrainAndDeploy: also let the new version roll out if it becomes champion."""
+    """Alert: conditions, Events and notifications only. Retrain: also create a
+    TrainingRun when drift is detected; the version it registers waits for a person's
+    approval. RetrainAndDeploy: the version faces the EdgeModel's promotion rules, and a
+    new champion rolls out through the deployments that follow the champion alias."""
     cooldown: Duration = "6h"
-    """The least time between two retrains triggered by this policy."""
+    """The least time between two TrainingRuns this policy creates."""
+    retraining: Retraining = Field(default_factory=Retraining)
+    """Limits on retraining, and what a retrain trains on."""
     evaluation: Evaluation = Field(default_factory=Evaluation)
     """Evaluation interval and the decision rule."""
     notify: list[Receiver] = Field(
@@ -229,6 +273,71 @@ class Streak(KubeModel):
     """Evaluations in a row that found every score below the hysteresis margin."""
 
 
+RunOutcome = Literal[
+    "Training",
+    "Failed",
+    "Evaluating",
+    "AwaitingApproval",
+    "Rejected",
+    "Promoted",
+    "RollingOut",
+    "RolledOut",
+    "RolledBack",
+]
+
+
+class TriggeredRun(KubeModel):
+    """A TrainingRun this policy created, and what became of it."""
+
+    name: str
+    """The TrainingRun."""
+    trigger: Trigger
+    """Drift, Schedule or Manual."""
+    trigger_id: str
+    """The id that follows the chain (labels, MLflow tags, the version, the rollout)."""
+    created: datetime | None = None
+    """When it was created."""
+    finished: datetime | None = None
+    """When it succeeded or failed."""
+    version: int | None = None
+    """The version it registered."""
+    outcome: RunOutcome = "Training"
+    """Training, Failed, Evaluating (registered, not decided yet), AwaitingApproval,
+    Rejected, Promoted, RollingOut, RolledOut or RolledBack."""
+    message: str = ""
+    """Why: the failure, the gates with both numbers, the rollback's cause."""
+
+
+RetrainingState = Literal[
+    "Idle", "Training", "Cooldown", "DailyLimit", "Backoff", "Paused", "Disabled"
+]
+
+
+class RetrainingStatus(KubeModel):
+    """The governor's memory and decision, so a restart resumes it."""
+
+    state: RetrainingState = "Idle"
+    """Idle (a retrain may start), Training (one is in flight), Cooldown, DailyLimit,
+    Backoff (after failed runs), Paused (after rejections) or Disabled (action Alert,
+    no schedule)."""
+    until: datetime | None = None
+    """When Cooldown, DailyLimit or Backoff ends."""
+    message: str = ""
+    """The decision in a sentence."""
+    last_tick: datetime | None = None
+    """The newest schedule tick acted on (a run created, or skipped and why)."""
+    next_tick: datetime | None = None
+    """The schedule's next tick."""
+    rejections_in_a_row: int = 0
+    """Retrained versions in a row that were rejected or rolled back."""
+    counting_since: datetime | None = None
+    """Rejections before this time do not count (the policy was resumed or changed)."""
+    counted_generation: int | None = None
+    """The spec generation counting_since belongs to."""
+    resumed: str | None = None
+    """The last edgeml.io/resume-retraining value acted on."""
+
+
 class DriftPolicyStatus(StatusBase):
     """The observed state of a DriftPolicy."""
 
@@ -259,7 +368,10 @@ class DriftPolicyStatus(StatusBase):
     """The current or last drift episode (its alert)."""
     notifications: list[NotificationRecord] = Field(default_factory=list)
     """What each receiver in spec.notify was told of the episode."""
+    retraining: RetrainingStatus | None = None
+    """The governor's state: whether a retrain may start now, and if not, until when."""
     last_retrain: datetime | None = None
     """When this policy last created a TrainingRun."""
-    triggered_runs: list[str] = Field(default_factory=list)
-    """Recent TrainingRuns this policy created, newest first."""
+    triggered_runs: list[TriggeredRun] = Field(default_factory=list)
+    """Recent TrainingRuns this policy created, newest first (at most 10), each with what
+    became of it."""

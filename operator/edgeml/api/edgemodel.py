@@ -196,6 +196,22 @@ class ModelVersion(KubeModel):
     recommended_requests: dict[str, str] = Field(default_factory=dict, max_length=2)
     """What an edge inference pod should request for it (`cpu`, `memory`), from the
     training profile; EdgeDeployments without spec.serving.resources use it."""
+    trigger: str | None = None
+    """Why it was trained: Manual, Schedule, Drift or NewData."""
+    trigger_id: str | None = None
+    """The id that follows the retrain from its trigger to the rollout (absent for runs
+    no DriftPolicy or `edgeml retrain` started)."""
+    reason: str | None = None
+    """The sentence its TrainingRun gave for training it."""
+    compared_with: int | None = None
+    """The champion version its training scored on the same held-out rows."""
+    champion_metrics: dict[str, float] = Field(default_factory=dict)
+    """That champion's metrics on this version's held-out rows: what the promotion
+    gates compare with, like with like."""
+    promotion: Literal["Promoted", "Rejected"] | None = None
+    """What promotion decided for it, as recorded on the registered version."""
+    promotion_message: str | None = None
+    """Why: the gates, with the numbers."""
 
 
 class Champion(ModelVersion):
@@ -218,6 +234,19 @@ class PromotionCandidate(KubeModel):
     """Which gates passed or failed, with the numbers."""
 
 
+class RetrainRequest(KubeModel):
+    """The last `edgeml retrain` request (edgeml.io/retrain annotation) acted on."""
+
+    request: str
+    """The annotation's value: each new value starts one TrainingRun."""
+    training_run: str | None = None
+    """The TrainingRun it started."""
+    at: datetime | None = None
+    """When it was acted on."""
+    message: str = ""
+    """What happened."""
+
+
 class EdgeModelStatus(StatusBase):
     """The observed state of an EdgeModel."""
 
@@ -231,3 +260,5 @@ class EdgeModelStatus(StatusBase):
     """Recent versions, newest first, at most versionHistoryLimit."""
     candidate: PromotionCandidate | None = None
     """The newest version's promotion decision."""
+    retrain: RetrainRequest | None = None
+    """The last manual retrain request acted on."""

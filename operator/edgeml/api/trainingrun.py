@@ -24,6 +24,9 @@ class TrainingOverrides(KubeModel):
     """Run the Job with these resources instead."""
 
 
+Trigger = Literal["Manual", "Schedule", "Drift", "NewData"]
+
+
 class TrainingRunSpec(KubeModel):
     """The desired state of a TrainingRun. Immutable: to train again, create a new one."""
 
@@ -43,10 +46,13 @@ class TrainingRunSpec(KubeModel):
     """The EdgeModel to train."""
     overrides: TrainingOverrides | None = None
     """Changes to the model's training template for this run."""
-    trigger: Literal["Manual", "Schedule", "Drift", "NewData"] = "Manual"
+    trigger: Trigger = "Manual"
     """Why the run exists; set by whoever creates it (a DriftPolicy sets Drift or Schedule)."""
     reason: Annotated[str, StringConstraints(max_length=1024)] | None = None
     """A sentence on why, recorded with the registered version."""
+    require_approval: bool = False
+    """The version this run registers waits for a person's approval, even when the
+    EdgeModel promotes automatically (a DriftPolicy with action Retrain sets this)."""
 
 
 TrainingPhase = Literal["Pending", "Running", "Succeeded", "Failed"]

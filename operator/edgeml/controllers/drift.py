@@ -22,11 +22,13 @@ from edgeml.config import OperatorConfig
 from edgeml.controllers.notify import deliver, read_targets
 from edgeml.drift.baseline import Baseline, BaselineFormatError, parse_baseline
 from edgeml.drift.windows import WindowCounts, WindowFormatError, by_version, parse_pod_window
-from edgeml.kube.reads import get_custom, list_nodes_raw, list_pods_raw
+from edgeml.kube.apply import CreateRefusedError, create_custom
+from edgeml.kube.reads import get_custom, list_custom, list_nodes_raw, list_pods_raw
 from edgeml.kube.scrape import Source, scrape
 from edgeml.metrics import DRIFT
 from edgeml.objects.inference import selector
-from edgeml.plans.common import ConditionSpec, Plan, apply_conditions, transition_events
+from edgeml.objects.training_run import POLICY_LABEL, TRIGGER_ID_LABEL
+from edgeml.plans.common import ConditionSpec, Event, Plan, apply_conditions, transition_events
 from edgeml.plans.driftpolicy import (
     NOTIFIED,
     DriftWorld,
@@ -36,6 +38,7 @@ from edgeml.plans.driftpolicy import (
 )
 from edgeml.plans.notifications import Send, notified_condition
 from edgeml.plans.parsing import Parsed
+from edgeml.plans.retraining import RETRAINING, CreateRun, RunFacts
 from edgeml.prometheus import PrometheusUnavailableError, window_counts
 from edgeml.registry.client import RegistryUnavailableError, get_baseline
 
@@ -147,8 +150,14 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
         return DriftWorld()
     receivers = receivers_of(spec, config)
     targets = read_targets(receivers, namespace if spec.notify else config.namespace)
+    model = get_custom(
+        "edgemodels",
+        namespace,
+        ((deployment.get("spec") or {}).get("modelRef") or {}).get("name", ""),
+    )
+    runs = read_runs(namespace, parsed.metadata.name)
     if not evaluation_due(parsed, datetime.now(UTC)):
-        return DriftWorld(deployment, targets=targets, receivers=receivers)
+        return DriftWorld(deployment, targets=targets, receivers=receivers, model=model, runs=runs)
     started = time.monotonic()
     source = source_of(spec, deployment)
     seconds = int(window_of(spec).total_seconds())
@@ -176,7 +185,8 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
     except PrometheusUnavailableError as err:
         DRIFT.failed(namespace, parsed.metadata.name, "SourceUnavailable")
         return DriftWorld(deployment, True, pods_total=len(pods), source=source.type,
-                          source_error=str(err), targets=targets, receivers=receivers)  # fmt: skip
+                          source_error=str(err), targets=targets, receivers=receivers,
+                          model=model, runs=runs)  # fmt: skip
     if pods and read == 0:
         DRIFT.failed(namespace, parsed.metadata.name, "SourceUnavailable")
         return DriftWorld(
@@ -184,12 +194,9 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
             source_error=f"none of the {len(pods)} serving pods answered {WINDOW_PATH}",
             targets=targets,
             receivers=receivers,
+            model=model,
+            runs=runs,
         )  # fmt: skip
-    model = get_custom(
-        "edgemodels",
-        namespace,
-        ((deployment.get("spec") or {}).get("modelRef") or {}).get("name", ""),
-    )
     versions = sorted({w.version for _, w in windows})
     baselines, missing = _baselines(versions, model, config)
     if versions and not baselines:
@@ -206,14 +213,89 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
         source=source.type,
         targets=targets,
         receivers=receivers,
+        model=model,
+        runs=runs,
     )
+
+
+def _time(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+
+
+def read_runs(namespace: str, policy: str) -> tuple[RunFacts, ...]:
+    """The TrainingRuns this policy created (by their label), as plain facts."""
+    out = []
+    for run in list_custom("trainingruns", namespace, f"{POLICY_LABEL}={policy}"):
+        meta = run.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        status = run.get("status") or {}
+        trigger = (run.get("spec") or {}).get("trigger", "Manual")
+        version = status.get("modelVersion")
+        out.append(
+            RunFacts(
+                name=meta.get("name", ""),
+                trigger=trigger
+                if trigger in ("Manual", "Schedule", "Drift", "NewData")
+                else "Manual",
+                trigger_id=labels.get(TRIGGER_ID_LABEL, ""),
+                created=_time(meta.get("creationTimestamp")) or datetime.now(UTC),
+                phase=status.get("phase"),
+                version=version if isinstance(version, int) else None,
+                completed=_time(status.get("completionTime")),
+                failure=status.get("failureReason"),
+            )
+        )
+    return tuple(out)
+
+
+def _create_runs(parsed: Parsed[Any, Any], plan: Plan[Any], now: datetime) -> Plan[Any]:
+    """Create the TrainingRun the governor decided on; a refusal is reported, not retried
+    blindly (the next reconcile decides again)."""
+    creates = [a for a in plan.actions if isinstance(a, CreateRun)]
+    if not creates:
+        return plan
+    manifest = creates[0].manifest
+    name = manifest["metadata"]["name"]
+    who = f"{parsed.metadata.namespace}/{parsed.metadata.name}"
+    try:
+        created = create_custom("trainingruns", manifest)
+    except CreateRefusedError as err:
+        log.warning("%s: could not create TrainingRun %s: %s", who, name, err)
+        old = parsed.status
+        status = plan.status
+        hint = " (the operator needs RBAC create on trainingruns)" if "HTTP 403" in str(err) else ""
+        message = f"Could not create TrainingRun {name}: {err}{hint}."
+        retraining = status.retraining.model_copy(update={"message": message})
+        status = status.model_copy(
+            update={
+                "retraining": retraining,
+                "triggered_runs": [r for r in status.triggered_runs if r.name != name],
+                "last_retrain": old.last_retrain if old is not None else None,
+                "conditions": apply_conditions(
+                    status.conditions,
+                    [ConditionSpec(RETRAINING, "False", "CreateFailed", message)],
+                    now=now,
+                    generation=parsed.metadata.generation,
+                ),
+            }
+        )
+        events = [e for e in plan.events if e.reason != "RetrainTriggered"]
+        return replace(
+            plan, status=status, events=[*events, Event("Warning", "CreateFailed", message)]
+        )
+    log.info("%s: %s TrainingRun %s", who, "created" if created else "found existing", name)
+    return plan
 
 
 def act_on_drift(
     parsed: Parsed[Any, Any], plan: Plan[Any], now: datetime, config: OperatorConfig
 ) -> Plan[Any]:
-    """Deliver the notifications owed, record each outcome in status, and publish the
-    evaluation as operator metrics."""
+    """Create the TrainingRun the governor asked for, deliver the notifications owed,
+    record each outcome in status, and publish the evaluation as operator metrics."""
+    plan = _create_runs(parsed, plan, now)
     status = plan.status
     sends = [a for a in plan.actions if isinstance(a, Send)]
     if sends and parsed.obj is not None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from edgeml.config import OperatorConfig
-from edgeml.plans.common import Plan
-from edgeml.plans.edgemodel import ModelWorld, plan_edge_model
+from edgeml.kube.apply import CreateRefusedError, create_custom
+from edgeml.plans.common import Event, Plan
+from edgeml.plans.edgemodel import ModelWorld, RecordRejection, plan_edge_model
 from edgeml.plans.parsing import Parsed
 from edgeml.plans.promotion import (
     APPROVAL_ID_TAG,
@@ -16,12 +19,16 @@ from edgeml.plans.promotion import (
     PROMOTED_BY_TAG,
     Decision,
 )
+from edgeml.plans.retraining import CreateRun
 from edgeml.registry.client import (
     RegistryUnavailableError,
     list_versions,
     set_alias,
     set_version_tag,
 )
+from edgeml.registry.versions import PROMOTION_MESSAGE_TAG, PROMOTION_TAG
+
+log = logging.getLogger(__name__)
 
 
 def _tracking_uri(parsed: Parsed[Any, Any], config: OperatorConfig) -> str | None:
@@ -42,13 +49,55 @@ def observe_model(parsed: Parsed[Any, Any], config: OperatorConfig) -> ModelWorl
         return ModelWorld(registry_error=str(err), tracking_uri=uri)
 
 
+def _create_retrain(parsed: Parsed[Any, Any], plan: Plan[Any]) -> Plan[Any]:
+    """Create the TrainingRun an `edgeml retrain` request asked for (once: by its name)."""
+    creates = [a for a in plan.actions if isinstance(a, CreateRun)]
+    if not creates:
+        return plan
+    name = creates[0].manifest["metadata"]["name"]
+    who = f"{parsed.metadata.namespace}/{parsed.metadata.name}"
+    try:
+        created = create_custom("trainingruns", creates[0].manifest)
+    except CreateRefusedError as err:
+        message = f"Could not create TrainingRun {name}: {err}"
+        log.warning("%s: %s", who, message)
+        retrain = plan.status.retrain.model_copy(update={"message": message, "training_run": None})
+        events = [e for e in plan.events if e.reason != "RetrainRequested"]
+        return replace(
+            plan,
+            status=plan.status.model_copy(update={"retrain": retrain}),
+            events=[*events, Event("Warning", "RetrainRequestFailed", message)],
+        )
+    log.info("%s: %s TrainingRun %s", who, "created" if created else "found existing", name)
+    return plan
+
+
+def _record_rejection(uri: str, name: str, action: RecordRejection) -> None:
+    """The registry keeps why a version was refused (a failure is retried next reconcile)."""
+    try:
+        set_version_tag(uri, name, action.version, PROMOTION_MESSAGE_TAG, action.message[:5000])
+        set_version_tag(uri, name, action.version, PROMOTION_TAG, "Rejected")
+    except RegistryUnavailableError as err:
+        log.warning(
+            "could not record the rejection of %s version %d: %s", name, action.version, err
+        )
+
+
 def act_on_model(
     parsed: Parsed[Any, Any], plan: Plan[Any], now: datetime, config: OperatorConfig
 ) -> Plan[Any]:
-    """Carry out a promotion: tag the version (who, when, which approval), then move the alias.
+    """Create a requested retrain, record a rejection, or carry out a promotion: tag the
+    version (who, when, which approval), then move the alias.
 
     Tags first: if the alias move fails, a retry sees the same decision and repeats both.
     """
+    plan = _create_retrain(parsed, plan)
+    uri = _tracking_uri(parsed, config)
+    if parsed.obj is not None and uri is not None:
+        name = parsed.obj.spec.registry.registered_model or parsed.metadata.name
+        for action in plan.actions:
+            if isinstance(action, RecordRejection):
+                _record_rejection(uri, name, action)
     decisions = [a for a in plan.actions if isinstance(a, Decision)]
     if not decisions or parsed.obj is None:
         return plan

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
-from edgeml.kube.client import api_client
+from edgeml.api.common import GROUP, VERSION
+from edgeml.kube.client import api_client, custom_objects
 
 FIELD_MANAGER = "edgeml-operator"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -31,3 +34,32 @@ def apply_object(manifest: dict[str, Any]) -> None:
         )
     else:
         raise ValueError(f"apply_object does not handle {kind}")
+
+
+class CreateRefusedError(RuntimeError):
+    """The API server refused to create an object (forbidden, invalid); the message says why."""
+
+
+def create_custom(plural: str, manifest: dict[str, Any]) -> bool:
+    """Create one of our objects once: True if created now, False if it already existed
+    (its name is its de-duplication key). Other refusals raise CreateRefusedError."""
+    meta = manifest["metadata"]
+    try:
+        custom_objects().create_namespaced_custom_object(
+            GROUP, VERSION, meta["namespace"], plural, manifest, field_manager=FIELD_MANAGER
+        )
+    except ApiException as err:
+        if err.status == 409:
+            return False
+        if err.status in (400, 403, 404, 422):
+            raise CreateRefusedError(_refusal(err)) from err
+        raise
+    return True
+
+
+def _refusal(err: ApiException) -> str:
+    try:
+        message = str(json.loads(err.body or "{}").get("message") or "")
+    except ValueError:
+        message = ""
+    return f"HTTP {err.status}: {message or err.reason}"[:500]

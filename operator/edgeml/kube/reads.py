@@ -25,6 +25,14 @@ def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
     return dict(obj)
 
 
+def list_custom(plural: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+    """Objects of one of our kinds in a namespace, by label selector."""
+    found: Any = custom_objects().list_namespaced_custom_object(
+        GROUP, VERSION, namespace, plural, label_selector=label_selector
+    )
+    return [dict(item) for item in found.get("items") or []]
+
+
 def get_job(namespace: str, name: str) -> dict[str, Any] | None:
     """A batch/v1 Job as a dict (camelCase, as the API returns it), or None."""
     api = client.BatchV1Api(api_client())

@@ -9,13 +9,13 @@ from typing import Any
 from edgeml.api.edgemodel import EdgeModelSpec, TrainingTemplate
 from edgeml.config import OperatorConfig
 from edgeml.objects.meta import child_name, labels, owner_reference
+from edgeml.objects.training_run import MODEL_LABEL, TRIGGER_ID_LABEL
 
 # `edgeml train` exit codes: 2 = the input is wrong (retrying cannot help), 3 = something
 # that may pass (registry or data server down), retried up to backoffLimit.
 EXIT_BAD_INPUT = 2
 EXIT_RETRYABLE = 3
 RUN_LABEL = "edgeml.io/training-run"
-MODEL_LABEL = "edgeml.io/model"
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,11 @@ class TrainingInputs:
     tracking_uri: str
     trigger: str
     reason: str | None
+    trigger_id: str | None = None
+    """The retrain's lineage id (the run's edgeml.io/trigger-id label)."""
+    require_approval: bool = False
+    champion: dict[str, Any] | None = None
+    """`{"version", "sha256"}` of the champion to score on the same held-out rows."""
 
 
 def job_name(run_name: str) -> str:
@@ -49,6 +54,9 @@ def train_config(inputs: TrainingInputs, config: OperatorConfig) -> dict[str, An
         "trainingRunUid": meta["uid"],
         "trigger": inputs.trigger,
         "reason": inputs.reason,
+        "triggerId": inputs.trigger_id,
+        "requireApproval": inputs.require_approval,
+        "champion": inputs.champion,
         "image": config.image,
         "allowedModules": list(config.allowed_modules),
         "training": inputs.training.to_json(),
@@ -61,9 +69,10 @@ def build_training_job(inputs: TrainingInputs, config: OperatorConfig) -> dict[s
     run_name = meta["name"]
     model_name = inputs.run["spec"]["modelRef"]["name"]
     training = inputs.training
-    job_labels = labels(
-        "edgeml-training", run_name, "training", **{RUN_LABEL: run_name, MODEL_LABEL: model_name}
-    )
+    extra = {RUN_LABEL: run_name, MODEL_LABEL: model_name}
+    if inputs.trigger_id:
+        extra[TRIGGER_ID_LABEL] = inputs.trigger_id
+    job_labels = labels("edgeml-training", run_name, "training", **extra)
     env: list[dict[str, Any]] = [
         {"name": "MLFLOW_TRACKING_URI", "value": inputs.tracking_uri},
         {"name": "PYTHONUNBUFFERED", "value": "1"},

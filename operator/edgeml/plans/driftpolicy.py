@@ -54,9 +54,17 @@ from edgeml.plans.notifications import (
     sends_due,
 )
 from edgeml.plans.parsing import Parsed
+from edgeml.plans.retraining import (
+    CreateRun,
+    DeploymentFacts,
+    ModelFacts,
+    PolicyFacts,
+    RetrainPlan,
+    RunFacts,
+    plan_retraining,
+)
 
 DRIFTED = "Drifted"
-RETRAINING = "Retraining"
 NOTIFIED = "Notified"
 MIN_INTERVAL = timedelta(seconds=10)
 MAX_FEATURES = 20
@@ -149,6 +157,10 @@ class DriftWorld:
     """Each receiver's address from its Secret, or why it cannot be used."""
     receivers: tuple[Receiver, ...] = ()
     """The receivers in effect: spec.notify, else the operator-wide ones."""
+    model: dict[str, Any] | None = None
+    """The EdgeModel the deployment serves (its champion and versions)."""
+    runs: tuple[RunFacts, ...] = ()
+    """The TrainingRuns carrying this policy's label."""
 
 
 @overload
@@ -250,22 +262,6 @@ def _evaluated_fields(
     }
 
 
-def _retraining_condition(spec: DriftPolicySpec) -> ConditionSpec | None:
-    """Until the closed loop exists, say plainly that a retraining action only alerts."""
-    wants = [f"action {spec.action}"] if spec.action != "Alert" else []
-    if spec.schedule is not None:
-        wants.append(f"schedule {spec.schedule!r}")
-    if not wants:
-        return None
-    return ConditionSpec(
-        RETRAINING,
-        "False",
-        "AlertOnly",
-        f"This operator does not retrain yet: {' and '.join(wants)} are not carried out; "
-        "drift is reported (conditions, Events, metrics) and nothing is trained.",
-    )
-
-
 def plan_drift_policy(
     parsed: Parsed[DriftPolicy, DriftPolicyStatus],
     world: DriftWorld,
@@ -301,9 +297,6 @@ def plan_drift_policy(
         spec = parsed.obj.spec
         settings = settings_of(spec)
         interval = interval_of(spec)
-        retraining = _retraining_condition(spec)
-        if retraining is not None:
-            wanted.append(retraining)
         if spec.data_drift is None and spec.concept_drift is None:
             phase = "Watching"
             wanted.append(
@@ -329,7 +322,7 @@ def plan_drift_policy(
             wanted += conditions
             update.update(more)
             events += more_events
-    actions: tuple[Send, ...] = ()
+    actions: tuple[Send | CreateRun, ...] = ()
     if parsed.obj is not None and error is None and world.deployment is not None:
         actions, notified, retry_at = _notifications(
             parsed, world, update.get("episode", base.episode), now
@@ -338,6 +331,18 @@ def plan_drift_policy(
             wanted.append(notified)
         if retry_at is not None:
             requeue_at = min(requeue_at, retry_at) if requeue_at else retry_at
+    if parsed.obj is not None and error is None and world.deployment is not None:
+        retrain = _retraining(parsed, world, update, now)
+        update["retraining"] = retrain.status
+        update["triggered_runs"] = retrain.records
+        update["last_retrain"] = retrain.last_retrain
+        if retrain.condition is not None:
+            wanted.append(retrain.condition)
+        events += retrain.events
+        if retrain.create is not None:
+            actions = (*actions, CreateRun(retrain.create))
+        if retrain.requeue_at is not None:
+            requeue_at = min(requeue_at, retrain.requeue_at) if requeue_at else retrain.requeue_at
     if base.last_evaluated is None and not any(c.type == DRIFTED for c in wanted):
         wanted.append(
             ConditionSpec(DRIFTED, "Unknown", "NotEvaluated", "Drift has not been evaluated yet.")
@@ -354,6 +359,41 @@ def plan_drift_policy(
     # its reason: a blip to TooFewSamples inside an episode is not news.
     events = transition_events(_without_drifted(old), _drop_drifted(status)) + events
     return Plan(status=status, events=events, actions=actions, requeue_at=requeue_at)
+
+
+def _retraining(
+    parsed: Parsed[DriftPolicy, DriftPolicyStatus],
+    world: DriftWorld,
+    update: Mapping[str, Any],
+    now: datetime,
+) -> RetrainPlan:
+    """The governor, over this reconcile's drift decision."""
+    assert parsed.obj is not None
+    base = parsed.status or DriftPolicyStatus()
+    meta = parsed.metadata
+    model_ref = ((world.deployment or {}).get("spec") or {}).get("modelRef") or {}
+    policy = PolicyFacts(
+        namespace=meta.namespace or "",
+        name=meta.name,
+        uid=meta.uid or "",
+        generation=meta.generation,
+        created=meta.creation_timestamp,
+        annotations=meta.annotations,
+        spec=parsed.obj.spec,
+        model=str(model_ref.get("name") or ""),
+        drifted=bool(update.get("drifted", base.drifted)),
+        episode=update.get("episode", base.episode),
+    )
+    return plan_retraining(
+        policy,
+        base.retraining,
+        base.triggered_runs,
+        base.last_retrain,
+        world.runs,
+        ModelFacts.from_object(world.model),
+        DeploymentFacts.from_object(world.deployment),
+        now,
+    )
 
 
 def _notifications(

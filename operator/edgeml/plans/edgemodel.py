@@ -12,8 +12,10 @@ from edgeml.api.edgemodel import (
     EdgeModelStatus,
     ModelVersion,
     PromotionCandidate,
+    RetrainRequest,
 )
 from edgeml.api.kinds import EdgeModel
+from edgeml.objects.training_run import build_training_run, run_name, trigger_id
 from edgeml.plans.common import (
     INVALID_SPEC,
     READY,
@@ -32,9 +34,61 @@ from edgeml.plans.promotion import (
     Decision,
     decide_promotion,
 )
-from edgeml.registry.versions import DATASET_TAG, RUN_TAG, RegistryVersion
+from edgeml.plans.retraining import CreateRun
+from edgeml.registry.versions import (
+    CHAMPION_METRIC_PREFIX,
+    COMPARED_WITH_TAG,
+    DATASET_TAG,
+    PROMOTION_MESSAGE_TAG,
+    PROMOTION_TAG,
+    REASON_TAG,
+    RUN_TAG,
+    TRAINING_METRIC_PREFIX,
+    TRIGGER_ID_TAG,
+    TRIGGER_TAG,
+    RegistryVersion,
+)
 
 REGISTRY_AVAILABLE = "RegistryAvailable"
+RETRAIN_ANNOTATION = "edgeml.io/retrain"
+RETRAIN_REASON_ANNOTATION = "edgeml.io/retrain-reason"
+
+
+@dataclass(frozen=True)
+class RecordRejection:
+    """Tag a version with promotion's refusal, so the registry keeps the why."""
+
+    version: int
+    message: str
+
+
+def retrain_request(
+    parsed: Parsed[EdgeModel, EdgeModelStatus], now: datetime
+) -> tuple[CreateRun | None, RetrainRequest | None, list[Event]]:
+    """A new edgeml.io/retrain value: the one TrainingRun it asks for (named after the
+    request, so it is created once however often this runs)."""
+    request = parsed.metadata.annotations.get(RETRAIN_ANNOTATION, "").strip()
+    old = parsed.status.retrain if parsed.status else None
+    if not request or (old is not None and old.request == request):
+        return None, old, []
+    name = parsed.metadata.name
+    tid = trigger_id(parsed.metadata.uid or name, "Manual", request)
+    run = run_name(name, "Manual", tid)
+    reason = parsed.metadata.annotations.get(RETRAIN_REASON_ANNOTATION, "").strip() or (
+        f"Requested with edgeml retrain (request {request})."
+    )
+    manifest = build_training_run(
+        namespace=parsed.metadata.namespace or "",
+        name=run,
+        model=name,
+        trigger="Manual",
+        tid=tid,
+        reason=reason,
+        require_approval=False,
+    )
+    message = f"Created TrainingRun {run}: {reason}"
+    record = RetrainRequest(request=request, training_run=run, at=now, message=message)
+    return CreateRun(manifest), record, [Event("Normal", "RetrainRequested", message)]
 
 
 @dataclass(frozen=True)
@@ -68,8 +122,19 @@ def check_edge_model(spec: EdgeModelSpec) -> str | None:
     return None
 
 
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
 def mirror_version(registered_model: str, v: RegistryVersion) -> ModelVersion:
-    """A registry version as the EdgeModel's status lists it."""
+    """A registry version as the EdgeModel's status lists it, with its lineage."""
+    prefix = len(CHAMPION_METRIC_PREFIX)
+    if PROMOTED_BY_TAG in v.tags:
+        promotion: Literal["Promoted", "Rejected"] | None = "Promoted"
+    elif v.tags.get(PROMOTION_TAG) == "Rejected":
+        promotion = "Rejected"
+    else:
+        promotion = None
     return ModelVersion(
         version=v.version,
         uri=f"models:/{registered_model}/{v.version}",
@@ -77,9 +142,31 @@ def mirror_version(registered_model: str, v: RegistryVersion) -> ModelVersion:
         run_id=v.run_id,
         dataset_digest=v.tags.get(DATASET_TAG),
         training_run=v.tags.get(RUN_TAG),
-        metrics=dict(v.metrics),
+        metrics={
+            k: m
+            for k, m in v.metrics.items()
+            if not k.startswith((CHAMPION_METRIC_PREFIX, TRAINING_METRIC_PREFIX))
+        },
         created=v.created,
         recommended_requests=v.recommended,
+        trigger=v.tags.get(TRIGGER_TAG),
+        trigger_id=v.tags.get(TRIGGER_ID_TAG),
+        reason=v.tags.get(REASON_TAG),
+        compared_with=_int(v.tags.get(COMPARED_WITH_TAG)),
+        champion_metrics={
+            k[prefix:]: m for k, m in v.metrics.items() if k.startswith(CHAMPION_METRIC_PREFIX)
+        },
+        promotion=promotion,
+        promotion_message=v.tags.get(PROMOTION_MESSAGE_TAG) if promotion == "Rejected" else None,
+    )
+
+
+def _decided(mirrored: ModelVersion, decision: Decision, outcome: str) -> ModelVersion:
+    """A version as it reads once promotion's decision is recorded on it."""
+    if outcome == "Promoted":
+        return mirrored.model_copy(update={"promotion": "Promoted", "promotion_message": None})
+    return mirrored.model_copy(
+        update={"promotion": "Rejected", "promotion_message": decision.message[:5000]}
     )
 
 
@@ -96,6 +183,7 @@ def _champion(
 ) -> Champion:
     base = mirror_version(registered_model, v).model_dump()
     if decision is not None and decision.outcome == "Promote" and decision.version == v.version:
+        base["promotion"] = "Promoted"
         return Champion(**base, promoted_at=now, promoted_by=decision.by)
     return Champion(
         **base,
@@ -174,12 +262,21 @@ def plan_edge_model(
             if decision.outcome == "Promote":
                 actions = (decision,)
                 champion_v = next(v for v in versions if v.version == decision.version)
+            elif decision.outcome == "Rejected" and decision.version is not None:
+                rejected = next(v for v in versions if v.version == decision.version)
+                if rejected.tags.get(PROMOTION_TAG) != "Rejected":
+                    actions = (RecordRejection(decision.version, decision.message),)
             update["champion"] = (
                 _champion(registered, champion_v, decision, now) if champion_v else None
             )
-            update["versions"] = [mirror_version(registered, v) for v in versions][
-                : spec.version_history_limit
-            ]
+            # As the registry will read once this plan's tags are written.
+            decided = {"Promote": "Promoted", "Rejected": "Rejected"}.get(decision.outcome)
+            update["versions"] = [
+                _decided(mirror_version(registered, v), decision, decided)
+                if decided and v.version == decision.version
+                else mirror_version(registered, v)
+                for v in versions
+            ][: spec.version_history_limit]
             update["latest_version"] = versions[0].version if versions else None
             outcome: dict[str, Literal["Promoted", "Rejected", "AwaitingApproval"]] = {
                 "Promote": "Promoted",
@@ -212,6 +309,11 @@ def plan_edge_model(
                     READY, "True", "ChampionAvailable", f"Version {champion.version} is champion."
                 )
             )
+    retrain_events: list[Event] = []
+    if parsed.obj is not None and error is None:
+        create, update["retrain"], retrain_events = retrain_request(parsed, now)
+        if create is not None:
+            actions = (*actions, create)
     status = base.model_copy(
         update={
             "observed_generation": generation,
@@ -220,5 +322,9 @@ def plan_edge_model(
             **update,
         }
     )
-    events = transition_events(old, status) + _candidate_events(base.candidate, status.candidate)
+    events = (
+        transition_events(old, status)
+        + _candidate_events(base.candidate, status.candidate)
+        + retrain_events
+    )
     return Plan(status=status, events=events, actions=actions)

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from edgeml.api.edgemodel import Promotion, PromotionGate
+from edgeml.registry.versions import (
+    CHAMPION_METRIC_PREFIX,
+    COMPARED_WITH_TAG,
+    REQUIRES_APPROVAL_TAG,
+)
 
 CHAMPION = "champion"
 APPROVE_ANNOTATION = "edgeml.io/approve"
@@ -57,6 +62,9 @@ class Decision:
             return f"Version {self.version} stays out: {'; '.join(failed)}."
         if self.outcome == "AwaitingApproval":
             passed = "passes every gate" if not failed else f"fails gates ({'; '.join(failed)})"
+            compared = [g.detail for g in self.gates if g.passed and "champion" in g.detail]
+            if compared and not failed:
+                passed += f" ({'; '.join(compared)})"
             return (
                 f"Version {self.version} {passed} and waits for approval: "
                 f"`edgeml promote <model> --version {self.version}`."
@@ -94,14 +102,30 @@ def check_gate(gate: PromotionGate, candidate: Candidate, champion: Candidate | 
             name, value <= gate.max_slice_gap, f"{key} {value:.4g} vs max {gate.max_slice_gap}"
         )
     margin = gate.not_worse_than_champion_by or 0.0
-    best = champion.metrics.get(gate.metric) if champion else None
-    if best is None:
+    own = champion.metrics.get(gate.metric) if champion else None
+    if champion is None or own is None:
         return GateResult(name, True, f"{gate.metric} {value:.4g}, no champion to compare")
+    # Like with like: the champion scored on this version's own held-out rows, when the
+    # training could (after drift, the champion's own numbers are of the old data).
+    same_rows = (
+        candidate.metrics.get(CHAMPION_METRIC_PREFIX + gate.metric)
+        if candidate.tags.get(COMPARED_WITH_TAG) == str(champion.version)
+        else None
+    )
+    best = own if same_rows is None else same_rows
     lower = gate.metric in LOWER_IS_BETTER
     passed = value <= best + margin if lower else value >= best - margin
-    return GateResult(
-        name, passed, f"{gate.metric} {value:.4g} vs champion {best:.4g} (margin {margin})"
-    )
+    if same_rows is None:
+        detail = (
+            f"{gate.metric} {value:.4g} vs champion {best:.4g} on its own held-out rows "
+            f"(margin {margin})"
+        )
+    else:
+        detail = (
+            f"{gate.metric} {value:.4g} vs champion (version {champion.version}) {best:.4g} "
+            f"on the same held-out rows (margin {margin}; {own:.4g} on its own)"
+        )
+    return GateResult(name, passed, detail)
 
 
 def decide_promotion(
@@ -110,7 +134,8 @@ def decide_promotion(
     champion_version: int | None,
     annotations: Mapping[str, str],
 ) -> Decision:
-    """Promote an approved version, or the newest one that passes the gates in Auto mode."""
+    """Promote an approved version, or the newest one that passes the gates in Auto mode
+    (unless its TrainingRun asked for approval: a DriftPolicy with action Retrain)."""
     by_number = {v.version: v for v in versions}
     champion = by_number.get(champion_version) if champion_version is not None else None
     approved = annotations.get(APPROVE_ANNOTATION, "").strip()
@@ -127,7 +152,7 @@ def decide_promotion(
     if champion_version is not None and newest.version <= champion_version:
         return Decision("UpToDate", champion_version)
     gates = tuple(check_gate(g, newest, champion) for g in promotion.gates)
-    if promotion.mode == "Manual":
+    if promotion.mode == "Manual" or newest.tags.get(REQUIRES_APPROVAL_TAG) == "true":
         return Decision("AwaitingApproval", newest.version, gates=gates)
     if all(g.passed for g in gates):
         return Decision("Promote", newest.version, by="auto", gates=gates)

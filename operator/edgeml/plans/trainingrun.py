@@ -14,6 +14,7 @@ from edgeml.api.kinds import TrainingRun
 from edgeml.api.trainingrun import TrainingRunSpec, TrainingRunStatus
 from edgeml.config import OperatorConfig
 from edgeml.objects.training_job import TrainingInputs, build_training_job, job_name
+from edgeml.objects.training_run import TRIGGER_ID_LABEL
 from edgeml.plans.common import (
     INVALID_SPEC,
     READY,
@@ -115,6 +116,15 @@ def success_summary(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     return summary if isinstance(summary, dict) else None
 
 
+def champion_reference(model: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The champion the Job scores on its held-out rows, as the EdgeModel lists it."""
+    champion = ((model or {}).get("status") or {}).get("champion") or {}
+    version = champion.get("version")
+    if not isinstance(version, int) or version < 1:
+        return None
+    return {"version": version, "sha256": champion.get("sha256")}
+
+
 def _model_spec(model: dict[str, Any]) -> EdgeModelSpec | str:
     try:
         return EdgeModelSpec.model_validate(model.get("spec") or {})
@@ -200,6 +210,9 @@ def plan_training_run(
                 tracking_uri=tracking_uri,
                 trigger=run_spec.trigger,
                 reason=run_spec.reason,
+                trigger_id=parsed.metadata.labels.get(TRIGGER_ID_LABEL),
+                require_approval=run_spec.require_approval,
+                champion=champion_reference(world.model),
             )
             objects.append(build_training_job(inputs, config))
             phase = "Pending"

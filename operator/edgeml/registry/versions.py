@@ -15,6 +15,18 @@ RUN_UID_TAG = f"{TAG_PREFIX}training-run-uid"
 DATASET_TAG = f"{TAG_PREFIX}dataset-sha256"
 TRIGGER_TAG = f"{TAG_PREFIX}trigger"
 RECOMMENDED_TAG = f"{TAG_PREFIX}recommended-"
+TRIGGER_ID_TAG = f"{TAG_PREFIX}trigger-id"
+REASON_TAG = f"{TAG_PREFIX}reason"
+REQUIRES_APPROVAL_TAG = f"{TAG_PREFIX}requires-approval"
+"""Set by a run whose version must wait for a person (a DriftPolicy with action Retrain)."""
+COMPARED_WITH_TAG = f"{TAG_PREFIX}compared-with"
+"""The champion version the training scored on the same held-out rows."""
+PROMOTION_TAG = f"{TAG_PREFIX}promotion"
+"""Rejected, once promotion refused the version (promoted versions carry promoted-by)."""
+PROMOTION_MESSAGE_TAG = f"{TAG_PREFIX}promotion-message"
+CHAMPION_METRIC_PREFIX = "champion."
+"""Run metrics holding the champion's score on the version's held-out rows."""
+TRAINING_METRIC_PREFIX = "training."
 
 
 @dataclass(frozen=True)

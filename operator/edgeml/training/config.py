@@ -22,6 +22,15 @@ from edgeml.training.errors import TrainingError
 _NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
+class ChampionReference(KubeModel):
+    """The champion when the run was started: scored on the run's held-out rows."""
+
+    version: Annotated[int, Field(ge=1)]
+    """Its registered version."""
+    sha256: str | None = None
+    """The sha256 of its ONNX bytes, checked after download."""
+
+
 class TrainingConfig(KubeModel):
     """Everything one training run needs to know, as the operator hands it over."""
 
@@ -37,6 +46,12 @@ class TrainingConfig(KubeModel):
     """Why the run exists: Manual, Schedule, Drift or NewData."""
     reason: str | None = None
     """A sentence on why; becomes the version's description."""
+    trigger_id: str | None = None
+    """The id that follows a retrain from its trigger to the rollout."""
+    require_approval: bool = False
+    """Tag the version so that it waits for a person's approval."""
+    champion: ChampionReference | None = None
+    """The champion to score on the same held-out rows (none for a first version)."""
     image: str | None = None
     """The image the Job runs, recorded on the MLflow run."""
     allowed_modules: list[_NonEmpty] = Field(default_factory=lambda: ["sklearn"], min_length=1)

@@ -30,6 +30,7 @@ import numpy as np
 
 from edgeml.training import (
     baseline,
+    champion,
     datasets,
     estimators,
     evaluation,
@@ -226,6 +227,16 @@ def train(config: TrainingConfig, env: MutableMapping[str, str]) -> tracking.Reg
         )
         metrics.update(slice_metrics)
         notes += slice_notes
+    compared_with = None
+    if config.champion is not None:
+        score = champion.score_champion(
+            config.champion, config.registered_model, data.inputs, x_test, y_test, task,
+            metric_names, classes,
+        )  # fmt: skip
+        notes += score.notes
+        if score.metrics:
+            metrics.update(score.run_metrics)
+            compared_with = score.version
     clock.lap("evaluation")
 
     model = export.convert_to_onnx(estimator, len(data.inputs), task, data.encoding(), class_path)
@@ -268,6 +279,7 @@ def train(config: TrainingConfig, env: MutableMapping[str, str]) -> tracking.Reg
         baseline=drift_baseline,
         profile=profile,
         notes=notes,
+        compared_with=compared_with,
     )
     version = tracking.log_and_register(config, record)
     clock.lap("mlflow log and register")

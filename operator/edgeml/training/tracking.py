@@ -33,6 +33,11 @@ import numpy.typing as npt
 import onnx
 
 from edgeml import __version__
+from edgeml.registry.versions import COMPARED_WITH_TAG as TAG_COMPARED_WITH
+from edgeml.registry.versions import REASON_TAG as TAG_REASON
+from edgeml.registry.versions import REQUIRES_APPROVAL_TAG as TAG_REQUIRES_APPROVAL
+from edgeml.registry.versions import TRAINING_METRIC_PREFIX
+from edgeml.registry.versions import TRIGGER_ID_TAG as TAG_TRIGGER_ID
 from edgeml.training.config import TrainingConfig
 from edgeml.training.errors import TrainingError
 
@@ -47,8 +52,6 @@ TAG_VERSION = "edgeml.io/version"
 TAG_IMAGE = "edgeml.io/image"
 TAG_RECOMMENDED = "edgeml.io/recommended-"
 """+ cpu / memory: the requests the profile recommends for an edge inference pod."""
-TRAINING_METRIC_PREFIX = "training."
-"""Run metrics about the training itself (rows, seconds), not the model's evaluation."""
 
 CLIENT_ENV_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
@@ -100,6 +103,8 @@ class RunRecord:
     baseline: dict[str, Any]
     profile: dict[str, Any]
     notes: list[str]
+    compared_with: int | None = None
+    """The champion version scored on the same held-out rows (`champion.*` metrics)."""
 
 
 def configure_environment(env: MutableMapping[str, str]) -> None:
@@ -283,8 +288,36 @@ def _run_tags(config: TrainingConfig, record: RunRecord) -> dict[str, str]:
     }
     if config.image:
         tags[TAG_IMAGE] = config.image
+    if config.trigger_id:
+        tags[TAG_TRIGGER_ID] = config.trigger_id
     if config.reason:
         tags["mlflow.note.content"] = config.reason
+    return tags
+
+
+def version_tags(config: TrainingConfig, record: RunRecord, run_id: str) -> dict[str, str]:
+    """The tags a new version is created with: what the operator and the pods need to
+    trust it, and its lineage (trigger, reason, the champion it was compared with)."""
+    tags = {
+        TAG_TRAINING_RUN: f"{config.namespace}/{config.training_run}",
+        TAG_TRAINING_RUN_UID: config.training_run_uid,
+        TAG_TRIGGER: config.trigger,
+        TAG_DATASET_SHA256: record.dataset_sha256,
+        TAG_RUN_ID: run_id,
+        **{
+            f"{TAG_RECOMMENDED}{key}": str(value)
+            for key, value in (record.profile.get("recommended") or {}).items()
+            if key in ("cpu", "memory")
+        },
+    }
+    if config.trigger_id:
+        tags[TAG_TRIGGER_ID] = config.trigger_id
+    if config.reason:
+        tags[TAG_REASON] = config.reason
+    if config.require_approval:
+        tags[TAG_REQUIRES_APPROVAL] = "true"
+    if record.compared_with is not None:
+        tags[TAG_COMPARED_WITH] = str(record.compared_with)
     return tags
 
 
@@ -336,20 +369,7 @@ def log_and_register(config: TrainingConfig, record: RunRecord) -> RegisteredVer
             # The uid tag goes in with the version itself: a retry finds it, whatever
             # happens after this call.
             version = mlflow.register_model(
-                info.model_uri,
-                name,
-                tags={
-                    TAG_TRAINING_RUN: f"{config.namespace}/{config.training_run}",
-                    TAG_TRAINING_RUN_UID: config.training_run_uid,
-                    TAG_TRIGGER: config.trigger,
-                    TAG_DATASET_SHA256: record.dataset_sha256,
-                    TAG_RUN_ID: run_id,
-                    **{
-                        f"{TAG_RECOMMENDED}{key}": str(value)
-                        for key, value in (record.profile.get("recommended") or {}).items()
-                        if key in ("cpu", "memory")
-                    },
-                },
+                info.model_uri, name, tags=version_tags(config, record, run_id)
             )
             number = int(version.version)
             if config.reason:

@@ -148,39 +148,39 @@ def test_check_cron_accepts_in_range_schedules(expr: str) -> None:
 @pytest.mark.parametrize(
     ("expr", "problem"),
     [
-        ("60 * * * *", "minute 60 is outside 0-59"),
-        ("0 24 * * *", "hour 24 is outside 0-23"),
-        ("0 0 0 * *", "day of month 0 is outside 1-31"),
-        ("0 0 32 * *", "day of month 32 is outside 1-31"),
-        ("0 0 * 0 *", "month 0 is outside 1-12"),
-        ("0 0 * 13 *", "month 13 is outside 1-12"),
-        ("0 0 * * 8", "day of week 8 is outside 0-7"),
-        ("0 0-24 * * *", "hour 24 is outside 0-23"),
-        ("0,61 * * * *", "minute 61 is outside 0-59"),
-        ("*/0 * * * *", "the minute step must be at least 1"),
-        ("0 1-5/0 * * *", "the hour step must be at least 1"),
-        ("jan * * * *", "'jan' is not a valid minute"),
-        ("0 0 * mon *", "'mon' is not a valid month"),
-        ("0 0 * * jan", "'jan' is not a valid day of week"),
-        ("0 0 * * sunday", "'sunday' is not a valid day of week"),
-        ("* * * *", "must have five fields"),
-        ("* * * * * *", "must have five fields"),
+        ("60 * * * *", "bad minute"),
+        ("0 24 * * *", "bad hour"),
+        ("0 0 0 * *", "bad day-of-month"),
+        ("0 0 32 * *", "bad day-of-month"),
+        ("0 0 31 4 *", "bad day-of-month"),
+        ("0 0 30 2 *", "bad day-of-month"),
+        ("0 0 * 0 *", "bad month"),
+        ("0 0 * 13 *", "bad month"),
+        ("0 0 * * 8", "bad day-of-week"),
+        ("0 0-24 * * *", "bad hour"),
+        ("0,61 * * * *", "bad minute"),
+        ("*/0 * * * *", "bad minute"),
+        ("0 1-5/0 * * *", "bad hour"),
+        ("jan * * * *", "bad minute"),
+        ("0 0 * mon *", "bad month"),
+        ("0 0 * * jan", "bad day-of-week"),
+        ("0 0 * * sunday", "bad day-of-week"),
+        ("30-10 * * * *", "bad minute"),
+        ("0 0 * * 5-1", "bad day-of-week"),
+        ("* * * *", "wrong number of fields"),
+        ("* * * * * *", "wrong number of fields"),
     ],
 )
-def test_check_cron_names_the_field_out_of_range(expr: str, problem: str) -> None:
+def test_check_cron_names_the_field_it_refuses(expr: str, problem: str) -> None:
     message = check_cron(expr)
     assert message is not None
     assert problem in message
     assert repr(expr) in message
-
-
-@pytest.mark.parametrize("expr", ["30-10 * * * *", "0 0 * * 5-1"])
-def test_check_cron_refuses_a_range_that_runs_backwards(expr: str) -> None:
-    assert check_cron(expr) is not None
+    assert "minute 0-59" in message  # what a valid schedule looks like
 
 
 _FIELD_RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
-_LABELS = ["minute", "hour", "day of month", "month", "day of week"]
+_LABELS = ["minute", "hour", "day-of-month", "month", "day-of-week"]
 
 
 @PROPERTY
@@ -199,7 +199,7 @@ def test_check_cron_refuses_every_number_above_its_field(index: int, beyond: int
     fields[index] = str(value)
     message = check_cron(" ".join(fields))
     assert message is not None
-    assert f"{_LABELS[index]} {value} is outside" in message
+    assert f"bad {_LABELS[index]}" in message
 
 
 @pytest.mark.parametrize("expr", ["0 3 * * 0", "@daily", "*/5 1,2 1-7 jan-mar mon-fri"])

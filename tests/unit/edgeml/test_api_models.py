@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from edgeml.api.common import Condition
-from edgeml.api.driftpolicy import DriftPolicyStatus
+from edgeml.api.driftpolicy import DriftPolicyStatus, RetrainingStatus, TriggeredRun
 from edgeml.api.edgedeployment import (
     AnalysisResult,
     CanaryStatus,
@@ -316,7 +316,17 @@ FULL_STATUSES = [
         scores={"rms": 0.1},
         last_evaluated=T0,
         last_retrain=T0,
-        triggered_runs=["vibration-drift-1"],
+        triggered_runs=[
+            TriggeredRun(
+                name="vibration-drift-1",
+                trigger="Drift",
+                trigger_id="0123456789abcdef",
+                created=T0,
+                version=3,
+                outcome="RolledOut",
+            )
+        ],
+        retraining=RetrainingStatus(state="Cooldown", until=T0, rejections_in_a_row=1),
     ),
 ]
 

@@ -13,6 +13,7 @@ from edgeml.plans.common import Event, Plan
 from edgeml.plans.edgemodel import (
     REGISTRY_AVAILABLE,
     ModelWorld,
+    RecordRejection,
     check_edge_model,
     mirror_version,
     plan_edge_model,
@@ -26,7 +27,14 @@ from edgeml.plans.promotion import (
     PROMOTED_BY_TAG,
     Decision,
 )
-from edgeml.registry.versions import DATASET_TAG, RUN_TAG, SHA256_TAG, RegistryVersion
+from edgeml.registry.versions import (
+    DATASET_TAG,
+    PROMOTION_MESSAGE_TAG,
+    PROMOTION_TAG,
+    RUN_TAG,
+    SHA256_TAG,
+    RegistryVersion,
+)
 from support.objects import DELETE, edge_model
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -336,7 +344,13 @@ def test_plan_edge_model(
     assert [(e.type, e.reason) for e in result.events] == events
     assert result.objects == []
     promoted = candidate is not None and candidate[0] == "Promoted"
-    assert [type(a) for a in result.actions] == ([Decision] if promoted else [])
+    rejected = candidate is not None and candidate[0] == "Rejected"
+    expected_actions = [Decision] if promoted else [RecordRejection] if rejected else []
+    assert [type(a) for a in result.actions] == expected_actions
+    if candidate is not None and candidate[0] in ("Promoted", "Rejected"):
+        # Status lists the decision as the registry will hold it once the tags are written.
+        decided = next(v for v in status.versions if v.version == candidate[1])
+        assert decided.promotion == candidate[0]
 
 
 @pytest.mark.parametrize(("name", "spec", "world_", "expected"), SCENARIOS, ids=IDS)
@@ -356,6 +370,19 @@ def test_observed_generation_on_status_and_conditions(
 def after(world_: ModelWorld, first: Plan[EdgeModelStatus]) -> ModelWorld:
     """The registry once the plan's promotion was carried out (alias moved, tags written)."""
     promote = next((a for a in first.actions if isinstance(a, Decision)), None)
+    reject = next((a for a in first.actions if isinstance(a, RecordRejection)), None)
+    if reject is not None and world_.versions is not None:
+        rejected = {PROMOTION_TAG: "Rejected", PROMOTION_MESSAGE_TAG: reject.message}
+        return ModelWorld(
+            versions=[
+                RegistryVersion(v.version, v.run_id, v.source, v.created,
+                                {**v.tags, **rejected}, v.metrics, v.aliases)
+                if v.version == reject.version
+                else v
+                for v in world_.versions
+            ],
+            tracking_uri=world_.tracking_uri,
+        )  # fmt: skip
     if promote is None or world_.versions is None:
         return world_
     versions = []
@@ -435,7 +462,7 @@ def test_the_status_mirrors_the_registry_newest_first_up_to_the_limit() -> None:
     status = plan(body_of(versionHistoryLimit=4), world(*versions)).status
     assert [v.version for v in status.versions] == [6, 5, 4, 3]
     assert status.latest_version == 6
-    assert status.versions[0] == mirror_version("vibration", versions[0])
+    assert status.versions[1] == mirror_version("vibration", versions[1])
 
 
 def test_the_champion_records_when_and_by_whom_it_was_promoted() -> None:
