@@ -87,7 +87,8 @@ def test_check_drift_policy(schedule: str | None, problem: str | None) -> None:
     if problem is None:
         assert found is None
     else:
-        assert found is not None and found.startswith(problem)
+        assert found is not None
+        assert found.startswith(problem)
 
 
 # --- plan_drift_policy: before any evaluation ------------------------------------------------
@@ -193,10 +194,12 @@ def test_a_retraining_policy_reports_its_governor_and_an_alerting_one_does_not()
     state, reason, message = conditions(status)["Retraining"]
     assert (state, reason) == ("False", "Idle")
     assert "A retrain may start when one is due" in message
-    assert status.retraining is not None and status.retraining.next_tick is not None
+    assert status.retraining is not None
+    assert status.retraining.next_tick is not None
     alerting = plan(body_of(), DEPLOYMENT).status
     assert "Retraining" not in conditions(alerting)
-    assert alerting.retraining is not None and alerting.retraining.state == "Disabled"
+    assert alerting.retraining is not None
+    assert alerting.retraining.state == "Disabled"
 
 
 # --- when to evaluate ---------------------------------------------------------------------------

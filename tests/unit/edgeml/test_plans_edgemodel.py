@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,8 @@ from edgeml.api.kinds import EdgeModel
 from edgeml.plans.common import Event, Plan
 from edgeml.plans.edgemodel import (
     REGISTRY_AVAILABLE,
+    RETRAIN_ANNOTATION,
+    RETRAIN_REASON_ANNOTATION,
     ModelWorld,
     RecordRejection,
     check_edge_model,
@@ -27,12 +30,17 @@ from edgeml.plans.promotion import (
     PROMOTED_BY_TAG,
     Decision,
 )
+from edgeml.plans.retraining import CreateRun
 from edgeml.registry.versions import (
+    COMPARED_WITH_TAG,
     DATASET_TAG,
     PROMOTION_MESSAGE_TAG,
     PROMOTION_TAG,
+    REASON_TAG,
     RUN_TAG,
     SHA256_TAG,
+    TRIGGER_ID_TAG,
+    TRIGGER_TAG,
     RegistryVersion,
 )
 from support.objects import DELETE, edge_model
@@ -551,3 +559,56 @@ def test_an_unreadable_promoted_at_tag_does_not_stop_planning() -> None:
     status = plan(body_of(), world(champion)).status
     assert status.champion is not None
     assert status.champion.promoted_at is None
+
+
+# --- lineage and manual retrains ------------------------------------------------------------
+
+
+def test_a_version_lists_its_lineage_and_the_fair_comparison() -> None:
+    tagged = version(
+        4,
+        0.88,
+        **{
+            TRIGGER_TAG: "Drift",
+            TRIGGER_ID_TAG: "0123456789abcdef",
+            REASON_TAG: "Drift detected: zone site-c",
+            COMPARED_WITH_TAG: "3",
+        },
+    )
+    tagged = replace(
+        tagged, metrics={**tagged.metrics, "champion.f1": 0.61, "training.rows": 400.0}
+    )
+    mirrored = mirror_version("vibration", tagged)
+    assert (mirrored.trigger, mirrored.trigger_id) == ("Drift", "0123456789abcdef")
+    assert mirrored.reason == "Drift detected: zone site-c"
+    assert (mirrored.compared_with, mirrored.champion_metrics) == (3, {"f1": 0.61})
+    assert "champion.f1" not in mirrored.metrics
+    assert "training.rows" not in mirrored.metrics
+    rejected = version(5, **{PROMOTION_TAG: "Rejected", PROMOTION_MESSAGE_TAG: "f1 0.5 vs min 0.8"})
+    assert mirror_version("vibration", rejected).promotion == "Rejected"
+    assert mirror_version("vibration", rejected).promotion_message == "f1 0.5 vs min 0.8"
+
+
+def test_a_retrain_request_creates_one_training_run_per_value() -> None:
+    annotations = {RETRAIN_ANNOTATION: "req-1", RETRAIN_REASON_ANNOTATION: "new sensor firmware"}
+    body = body_of(annotations=annotations)
+    body["metadata"]["uid"] = "model-uid"
+    first = plan(body, world(V3_CHAMPION))
+    (create,) = [a for a in first.actions if isinstance(a, CreateRun)]
+    manifest = create.manifest
+    assert manifest["spec"]["trigger"] == "Manual"
+    assert manifest["spec"]["reason"] == "new sensor firmware"
+    assert manifest["spec"]["requireApproval"] is False
+    assert manifest["metadata"]["name"].startswith("vibration-manual-")
+    assert first.status.retrain is not None
+    assert first.status.retrain.training_run == manifest["metadata"]["name"]
+    assert ("Normal", "RetrainRequested") in [(e.type, e.reason) for e in first.events]
+    # The same request again: nothing; a new value: a new run with another name.
+    again = plan({**body, "status": first.status.to_json()}, world(V3_CHAMPION), now=T1)
+    assert not [a for a in again.actions if isinstance(a, CreateRun)]
+    assert again.events == []
+    body["metadata"]["annotations"] = {RETRAIN_ANNOTATION: "req-2"}
+    other = plan({**body, "status": first.status.to_json()}, world(V3_CHAMPION), now=T1)
+    (create2,) = [a for a in other.actions if isinstance(a, CreateRun)]
+    assert create2.manifest["metadata"]["name"] != manifest["metadata"]["name"]
+    assert "request req-2" in create2.manifest["spec"]["reason"]

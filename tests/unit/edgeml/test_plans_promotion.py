@@ -16,6 +16,7 @@ from edgeml.plans.promotion import (
     check_gate,
     decide_promotion,
 )
+from edgeml.registry.versions import COMPARED_WITH_TAG, REQUIRES_APPROVAL_TAG
 
 MIN_F1 = PromotionGate(metric="f1", min=0.8)
 NOT_WORSE = PromotionGate(metric="f1", not_worse_than_champion_by=0.01)
@@ -127,3 +128,52 @@ def test_auto_never_promotes_a_version_below_the_minimum(
         promoted = versions[decision.version - 1]  # type: ignore[operator]
         assert promoted.metrics["f1"] >= 0.8
         assert champion is None or decision.version > champion  # type: ignore[operator]
+
+
+# --- like with like: the champion scored on the candidate's own held-out rows ------------
+
+
+def compared(version: int, champion: int, **metrics: float) -> Candidate:
+    """A candidate whose training also scored `champion` on its held-out rows."""
+    return Candidate(version, metrics, {COMPARED_WITH_TAG: str(champion)})
+
+
+@pytest.mark.parametrize(
+    ("candidate", "passed", "detail"),
+    [
+        # After drift: the champion's own 0.95 is of the old data; on the new rows it
+        # scores 0.6, so 0.9 is better, not worse.
+        (compared(2, 1, f1=0.9, **{"champion.f1": 0.6}), True,
+         "f1 0.9 vs champion (version 1) 0.6 on the same held-out rows (margin 0.01; 0.95 on its own)"),
+        (compared(2, 1, f1=0.5, **{"champion.f1": 0.6}), False, "vs champion (version 1) 0.6"),
+        # Compared with another version than today's champion: its own numbers, said so.
+        (compared(2, 7, f1=0.9, **{"champion.f1": 0.6}), False,
+         "f1 0.9 vs champion 0.95 on its own held-out rows"),
+        # The training could not score the champion: its own numbers, said so.
+        (compared(2, 1, f1=0.9), False, "on its own held-out rows"),
+    ],
+)  # fmt: skip
+def test_not_worse_than_champion_compares_like_with_like(
+    candidate: Candidate, passed: bool, detail: str
+) -> None:
+    result = check_gate(NOT_WORSE, candidate, v(1, f1=0.95))
+    assert result.passed is passed
+    assert detail in result.detail
+
+
+def test_a_drifted_champion_is_replaced_when_the_fair_comparison_says_so() -> None:
+    versions = [v(1, f1=0.95), compared(2, 1, f1=0.88, **{"champion.f1": 0.61})]
+    decision = decide_promotion(AUTO, versions, 1, {})
+    assert (decision.outcome, decision.version) == ("Promote", 2)
+    worse = [v(1, f1=0.95), compared(2, 1, f1=0.55, **{"champion.f1": 0.61})]
+    rejected = decide_promotion(AUTO, worse, 1, {})
+    assert rejected.outcome == "Rejected"
+    assert "f1 0.55 vs champion (version 1) 0.61 on the same held-out rows" in rejected.message
+
+
+def test_a_run_that_asks_for_approval_waits_even_in_auto_mode() -> None:
+    asks = Candidate(2, {"f1": 0.9}, {REQUIRES_APPROVAL_TAG: "true"})
+    decision = decide_promotion(AUTO, [v(1, f1=0.85), asks], 1, {})
+    assert (decision.outcome, decision.version) == ("AwaitingApproval", 2)
+    approved = decide_promotion(AUTO, [v(1, f1=0.85), asks], 1, {APPROVE_ANNOTATION: "2"})
+    assert (approved.outcome, approved.version) == ("Promote", 2)
