@@ -144,7 +144,8 @@ def compared(version: int, champion: int, **metrics: float) -> Candidate:
         # After drift: the champion's own 0.95 is of the old data; on the new rows it
         # scores 0.6, so 0.9 is better, not worse.
         (compared(2, 1, f1=0.9, **{"champion.f1": 0.6}), True,
-         "f1 0.9 vs champion (version 1) 0.6 on the same held-out rows (margin 0.01; 0.95 on its own)"),
+         "f1 0.9 vs champion (version 1) 0.6 on the same held-out rows "
+         "(margin 0.01; 0.95 on its own)"),
         (compared(2, 1, f1=0.5, **{"champion.f1": 0.6}), False, "vs champion (version 1) 0.6"),
         # Compared with another version than today's champion: its own numbers, said so.
         (compared(2, 7, f1=0.9, **{"champion.f1": 0.6}), False,
