@@ -22,6 +22,7 @@ from edgeml.metrics import DRIFT, PHASES
 from edgeml.objects.inference import DEPLOYMENT_LABEL
 from edgeml.objects.meta import MANAGED_BY
 from edgeml.objects.training_job import RUN_LABEL, job_name
+from edgeml.objects.training_run import POLICY_LABEL
 from edgeml.plans.driftpolicy import plan_drift_policy
 from edgeml.plans.edgedeployment import plan_edge_deployment
 from edgeml.plans.edgemodel import plan_edge_model
@@ -256,6 +257,57 @@ async def on_node(type: str | None, body: kopf.Body, **_: Any) -> None:
     for plural, namespace, deployment in list(_wake):
         if plural == "edgedeployments":
             wake(namespace, deployment)
+
+
+_champions: dict[tuple[str, str], object] = {}
+
+
+@kopf.on.event(GROUP, VERSION, "edgemodels", id="edgemodels-champion")
+async def on_model_champion(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """A new champion: wake the namespace's deployments (those following the alias roll
+    it out) and policies (their retrains' outcomes) now, not at their next resync."""
+    key = (body.metadata.namespace or "", body.metadata.name or "")
+    if type == "DELETED":
+        _champions.pop(key, None)
+        return
+    champion = ((body.get("status") or {}).get("champion") or {}).get("version")
+    if _champions.get(key, champion) == champion:
+        _champions[key] = champion
+        return
+    _champions[key] = champion
+    for plural, namespace, name in list(_wake):
+        if namespace == key[0]:
+            wake(namespace, name, plural)
+
+
+@kopf.on.event(GROUP, VERSION, "trainingruns", id="trainingruns-lineage")
+async def on_training_run(type: str | None, body: kopf.Body, logger: Any, **_: Any) -> None:
+    """A run a policy created changed: wake the policy. A run that just registered a
+    version: reconcile its EdgeModel now, so promotion does not wait for a resync."""
+    namespace = body.metadata.namespace or ""
+    policy = body.metadata.labels.get(POLICY_LABEL)
+    if policy:
+        wake(namespace, policy, "driftpolicies")
+    status = body.get("status") or {}
+    if type == "DELETED" or status.get("phase") != "Succeeded" or not status.get("modelVersion"):
+        return
+    try:
+        finished = datetime.fromisoformat(str(status.get("completionTime")).replace("Z", "+00:00"))
+    except ValueError:
+        return
+    if (datetime.now(UTC) - finished).total_seconds() > RECENT_SECONDS:
+        return  # history: the model's own resync has long seen it
+    name = ((body.get("spec") or {}).get("modelRef") or {}).get("name", "")
+    await asyncio.to_thread(_reconcile_model, namespace, name, logger)
+
+
+def _reconcile_model(namespace: str, name: str, logger: Any) -> None:
+    model = get_custom("edgemodels", namespace, name)
+    if model is not None and not (model.get("metadata") or {}).get("deletionTimestamp"):
+        reconcile(BY_KIND["EdgeModel"], kopf.Body(cast(kopf.RawBody, model)), logger)
+
+
+RECENT_SECONDS = 300
 
 
 @kopf.on.event(

@@ -57,7 +57,10 @@ class Decision:
     def message(self) -> str:
         failed = [g.detail for g in self.gates if not g.passed]
         if self.outcome == "Promote":
-            return f"Version {self.version} becomes champion (by {self.by})."
+            passed = "; ".join(g.detail for g in self.gates)
+            return f"Version {self.version} becomes champion (by {self.by})" + (
+                f": {passed}." if passed else "."
+            )
         if self.outcome == "Rejected":
             return f"Version {self.version} stays out: {'; '.join(failed)}."
         if self.outcome == "AwaitingApproval":

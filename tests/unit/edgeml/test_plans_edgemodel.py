@@ -489,7 +489,9 @@ def test_a_promotion_is_an_action_and_the_new_champion_in_the_status() -> None:
     assert (result.status.champion.version, result.status.champion.promoted_at) == (4, T1)
     assert result.status.champion.promoted_by == "auto"
     assert message_of(result.status) == "Version 4 is champion."
-    assert result.events[-1] == Event("Normal", "Promoted", "Version 4 becomes champion (by auto).")
+    assert result.events[-1] == Event(
+        "Normal", "Promoted", "Version 4 becomes champion (by auto): f1 0.9 vs min 0.8."
+    )
 
 
 def test_an_approval_promotes_the_named_version_by_the_approver() -> None:

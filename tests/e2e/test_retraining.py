@@ -1,0 +1,263 @@
+"""The closed loop on the local cluster: drift → one TrainingRun → a fair comparison →
+a new champion → canary waves → every node on it → drift clears against its baseline.
+
+Real pods on the process nodes (the inference servers and the training Job), the real
+MLflow, the operator under its ServiceAccount. A model trained on one season's data
+serves; the clients move to another season's data, which lands beside the first (the
+policy's retraining.overrides names it). Each stage's time is printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from kubernetes import client
+from mlflow import MlflowClient
+from sklearn.datasets import make_classification
+
+from edgeml.cli import main as edgeml_main
+from support.cluster import ClusterHandle
+from support.drift import Clients
+from support.models import FEATURES, train_version
+from support.objects import drift_policy, edge_deployment, hermetic_edge_model
+from support.operator import OperatorProcess
+from support.rollout import ANALYSED, GROUP, PROCESS_EDGE, VERSION, Rollout
+from support.wait import wait_for
+
+pytestmark = pytest.mark.timeout(900)
+
+MODEL, NAME, POLICY = "vibration", "vibration-edge", "vibration-drift"
+WINDOW_S, INTERVAL_S = 60, 5
+TRAINING_TIMEOUT = 240
+POLICY_LABEL = "edgeml.io/drift-policy"
+
+
+def season_b(rows: int = 1200) -> tuple[np.ndarray, np.ndarray]:
+    """Another season: other informative directions, and two inputs moved."""
+    x, y = make_classification(rows, FEATURES, n_informative=4, random_state=11)
+    x[:, :2] += 2.5
+    return x.astype(np.float32), y
+
+
+def _write(path: Path, x: np.ndarray, y: np.ndarray) -> None:
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(FEATURES)])
+    frame["label"] = y
+    frame.to_csv(path, index=False)
+
+
+@pytest.fixture
+def clients(core: client.CoreV1Api, namespace: str) -> Iterator[Clients]:
+    c = Clients(core, namespace, NAME, MODEL)
+    yield c
+    c.close()
+
+
+def _get(custom: client.CustomObjectsApi, namespace: str, plural: str, name: str) -> Any:
+    return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+
+
+def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == kind), {})
+
+
+def _runs(custom: client.CustomObjectsApi, namespace: str) -> list[dict[str, Any]]:
+    found = custom.list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "trainingruns", label_selector=f"{POLICY_LABEL}={POLICY}"
+    )
+    return list(found["items"])
+
+
+def _reasons(core: client.CoreV1Api, namespace: str, name: str) -> list[str]:
+    events = core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
+    return [e.reason for e in events.items]
+
+
+def test_drift_retrains_compares_fairly_promotes_rolls_out_and_clears(
+    cluster: ClusterHandle,
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+    clients: Clients,
+    tmp_path: Path,
+) -> None:
+    if not cluster.local:
+        pytest.skip("process nodes exist only on the local cluster")
+    assert cluster.settings is not None
+    mlflow_uri = cluster.settings.mlflow_uri
+    data = tmp_path / "data"
+    data.mkdir()
+    new_x, new_y = season_b()
+    _write(data / "season-b.csv", new_x, new_y)
+
+    # 0. Season A's model is champion and serves on the three process nodes.
+    body = hermetic_edge_model(
+        MODEL,
+        training={
+            "dataset": {"uri": "file:///data/season-a.csv", "target": "label"},
+            "estimator": {"class": "sklearn.linear_model.LogisticRegression", "params": {}},
+            "volumes": [{"name": "data", "hostPath": {"path": str(data), "type": "Directory"}}],
+            "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": True}],
+        },
+        promotion={
+            "mode": "Auto",
+            "gates": [
+                {"metric": "f1", "min": 0.6},
+                {"metric": "f1", "notWorseThanChampionBy": 0.02},
+            ],
+        },
+    )
+    registered = body["spec"]["registry"]["registeredModel"]
+    first = train_version(registered, mlflow_uri, tmp_path)
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgemodels", body)
+    analysed = {"canary": {**ANALYSED["canary"]}}
+    analysed["canary"]["analysis"] = {
+        **ANALYSED["canary"]["analysis"],
+        # After drift a retrained model should answer differently: only errors gate here.
+        "metrics": [{"name": "error-rate", "max": 0.05}],
+    }
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "edgedeployments",
+        edge_deployment(NAME, MODEL, nodeSelector=PROCESS_EDGE, strategy=analysed),
+    )
+    ed = Rollout(custom, core, namespace, NAME)
+    ed.wait_phase("Healthy", first.version)
+    policy = drift_policy(
+        POLICY,
+        NAME,
+        dataDrift={"method": "psi", "threshold": 0.2, "window": "1m", "minSamples": 300},
+        evaluation={"interval": f"{INTERVAL_S}s", "consecutive": 2},
+        action="RetrainAndDeploy",
+        cooldown="1h",
+        retraining={
+            "overrides": {"dataset": {"uri": "file:///data/season-b.csv", "target": "label"}}
+        },
+    )
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "driftpolicies", policy)
+    watching = wait_for(
+        lambda: _get(custom, namespace, "driftpolicies", POLICY),
+        lambda o: _condition(o, "Drifted").get("reason") == "NoDrift",
+        timeout=120,
+        what="a first evaluation without drift",
+    )
+    assert _condition(watching, "Retraining")["reason"] == "Idle"
+    assert _runs(custom, namespace) == []
+
+    # 1. The clients move to season B.
+    clients.data, clients.labels = new_x, new_y
+    start = time.monotonic()
+    stages: dict[str, float] = {}
+
+    def stage(name: str) -> None:
+        stages[name] = time.monotonic() - start
+
+    wait_for(
+        lambda: _get(custom, namespace, "driftpolicies", POLICY),
+        lambda o: _condition(o, "Drifted").get("status") == "True",
+        timeout=WINDOW_S + 4 * INTERVAL_S + 30,
+        what="Drifted=True after the clients moved to season B",
+    )
+    stage("drift detected")
+
+    # 2. Exactly one TrainingRun, trigger Drift, on the new data.
+    (run,) = wait_for(
+        lambda: _runs(custom, namespace), lambda r: len(r) >= 1, timeout=30, what="a TrainingRun"
+    )
+    stage("run created")
+    run_name = run["metadata"]["name"]
+    trigger_id = run["metadata"]["labels"]["edgeml.io/trigger-id"]
+    assert run["spec"]["trigger"] == "Drift"
+    assert run["spec"]["reason"].startswith("Drift detected:")
+    assert run["spec"]["requireApproval"] is False
+    assert run["spec"]["overrides"]["dataset"]["uri"] == "file:///data/season-b.csv"
+    done = wait_for(
+        lambda: _get(custom, namespace, "trainingruns", run_name),
+        lambda r: (r.get("status") or {}).get("phase") in ("Succeeded", "Failed"),
+        timeout=TRAINING_TIMEOUT,
+        what=f"TrainingRun {run_name} to finish",
+    )
+    stage("trained")
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    new_version = done["status"]["modelVersion"]
+    metrics = done["status"]["metrics"]
+    # The fair comparison: the champion scored on the same held-out rows of season B.
+    assert metrics["f1"] > metrics["champion.f1"] + 0.1, metrics
+
+    # 3. It becomes champion; both numbers are in the status.
+    model = wait_for(
+        lambda: _get(custom, namespace, "edgemodels", MODEL),
+        lambda m: ((m.get("status") or {}).get("champion") or {}).get("version") == new_version,
+        timeout=60,
+        what=f"version {new_version} to become champion",
+    )
+    stage("promoted")
+    listed = next(v for v in model["status"]["versions"] if v["version"] == new_version)
+    assert listed["comparedWith"] == first.version
+    assert listed["championMetrics"]["f1"] == pytest.approx(metrics["champion.f1"])
+    assert (listed["trigger"], listed["triggerId"]) == ("Drift", trigger_id)
+    assert "same held-out rows" in model["status"]["candidate"]["message"]
+
+    # 4. The canary waves roll it out; every node serves it.
+    ed.wait_phase("Healthy", new_version, timeout=300)
+    stage("rolled out")
+    assert ed.served() == {f"edge-proc-{i}": str(new_version) for i in range(3)}
+
+    # 5. Drift clears against the new version's baseline.
+    cleared = wait_for(
+        lambda: _get(custom, namespace, "driftpolicies", POLICY),
+        lambda o: _condition(o, "Drifted").get("status") == "False",
+        timeout=WINDOW_S + 6 * INTERVAL_S + 60,
+        what="Drifted=False against the new baseline",
+    )
+    stage("drift cleared")
+    record = wait_for(
+        lambda: _get(custom, namespace, "driftpolicies", POLICY),
+        lambda o: (o["status"].get("triggeredRuns") or [{}])[0].get("outcome") == "RolledOut",
+        timeout=30,
+        what="the policy to record the rollout",
+    )["status"]["triggeredRuns"][0]
+    print(
+        "closed loop: "
+        + ", ".join(f"{k} {v:.0f}s" for k, v in stages.items())
+        + f" (window {WINDOW_S}s, target under {WINDOW_S + 180}s)"
+    )
+    assert (record["name"], record["version"], record["triggerId"]) == (
+        run_name,
+        new_version,
+        trigger_id,
+    )
+    assert cleared["status"]["evaluation"]["versions"] == [str(new_version)]
+    assert len(_runs(custom, namespace)) == 1
+    assert _reasons(core, namespace, POLICY).count("RetrainTriggered") == 1
+    assert "RetrainRolledOut" in _reasons(core, namespace, POLICY)
+
+    # 6. The lineage: MLflow's run and version carry the trigger id; history shows it.
+    mlflow = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    version = mlflow.get_model_version(registered, str(new_version))
+    assert version.tags["edgeml.io/trigger-id"] == trigger_id
+    assert version.tags["edgeml.io/compared-with"] == str(first.version)
+    assert mlflow.get_run(version.run_id).data.tags["edgeml.io/trigger-id"] == trigger_id
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = edgeml_main(["history", MODEL, "-n", namespace, "--kubeconfig", cluster.kubeconfig])
+    assert code == 0
+    table = out.getvalue()
+    print(table)
+    row = next(line for line in table.splitlines() if line.startswith(f"{new_version} "))
+    assert run_name in row
+    assert trigger_id in row
+    assert "champion" in row
+    assert f"{NAME}: serving" in row
+    assert "same rows" in row
