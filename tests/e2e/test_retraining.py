@@ -261,3 +261,113 @@ def test_drift_retrains_compares_fairly_promotes_rolls_out_and_clears(
     assert "champion" in row
     assert f"{NAME}: serving" in row
     assert "same rows" in row
+
+
+def test_worse_retrains_are_rejected_and_three_in_a_row_pause_retraining(
+    cluster: ClusterHandle,
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Every minute, a retrain with an estimator that is worse on the same rows: each
+    is rejected by the fair comparison, nothing rolls out, and after three the policy
+    pauses until `edgeml retrain --resume`."""
+    if not cluster.local:
+        pytest.skip("process nodes exist only on the local cluster")
+    assert cluster.settings is not None
+    mlflow_uri = cluster.settings.mlflow_uri
+    data = tmp_path / "data"
+    data.mkdir()
+    x, y = make_classification(400, FEATURES, n_informative=4, random_state=5)
+    _write(data / "season-a.csv", x.astype(np.float32), y)
+    body = hermetic_edge_model(
+        MODEL,
+        training={
+            "dataset": {"uri": "file:///data/season-a.csv", "target": "label"},
+            "estimator": {"class": "sklearn.linear_model.LogisticRegression", "params": {}},
+            "volumes": [{"name": "data", "hostPath": {"path": str(data), "type": "Directory"}}],
+            "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": True}],
+        },
+        promotion={"mode": "Auto", "gates": [{"metric": "f1", "notWorseThanChampionBy": 0.02}]},
+    )
+    registered = body["spec"]["registry"]["registeredModel"]
+    first = train_version(registered, mlflow_uri, tmp_path)
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgemodels", body)
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "edgedeployments",
+        edge_deployment(NAME, MODEL, nodeSelector=PROCESS_EDGE,
+                        strategy={"canary": {"maxUnavailable": 3, "steps": [{"nodes": "100%"}]}}),
+    )  # fmt: skip
+    ed = Rollout(custom, core, namespace, NAME)
+    ed.wait_phase("Healthy", first.version)
+    worse = {"class": "sklearn.naive_bayes.GaussianNB", "params": {"var_smoothing": 100.0}}
+    policy = drift_policy(
+        POLICY,
+        NAME,
+        dataDrift=None,
+        schedule="* * * * *",
+        action="RetrainAndDeploy",
+        cooldown="10s",
+        retraining={"overrides": {"estimator": worse}, "pauseAfterRejections": 3},
+    )
+    del policy["spec"]["dataDrift"]
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "driftpolicies", policy)
+
+    paused = wait_for(
+        lambda: _get(custom, namespace, "driftpolicies", POLICY),
+        lambda o: (o["status"].get("retraining") or {}).get("state") == "Paused",
+        timeout=4 * 60 + TRAINING_TIMEOUT,
+        what="three rejected retrains, then RetrainingPaused",
+    )
+    runs = _runs(custom, namespace)
+    assert len(runs) == 3
+    assert {r["spec"]["trigger"] for r in runs} == {"Schedule"}
+    ticks = {r["metadata"]["labels"]["edgeml.io/trigger-id"] for r in runs}
+    assert len(ticks) == 3  # one run per tick
+    records = paused["status"]["triggeredRuns"]
+    assert [r["outcome"] for r in records] == ["Rejected"] * 3
+    assert all("same held-out rows" in r["message"] for r in records), records
+    condition = _condition(paused, "Retraining")
+    assert condition["reason"] == "RetrainingPaused"
+    assert "the last 3 retrained versions were rejected" in condition["message"]
+    reasons = _reasons(core, namespace, POLICY)
+    assert reasons.count("RetrainRejected") == 3
+    assert reasons.count("RetrainingPaused") == 1
+    # Nothing rolled out; the registry keeps why each version stayed out.
+    model = _get(custom, namespace, "edgemodels", MODEL)
+    assert model["status"]["champion"]["version"] == first.version
+    assert ed.get()["status"]["target"]["version"] == first.version
+    mlflow = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    for listed in model["status"]["versions"]:
+        if listed["version"] == first.version:
+            continue
+        assert listed["promotion"] == "Rejected"
+        assert listed["championMetrics"]["f1"] > listed["metrics"]["f1"] + 0.02
+        tags = mlflow.get_model_version(registered, str(listed["version"])).tags
+        assert tags["edgeml.io/promotion"] == "Rejected"
+        assert "same held-out rows" in tags["edgeml.io/promotion-message"]
+
+    # A tick while paused is skipped and says so; a person resumes.
+    wait_for(
+        lambda: _reasons(core, namespace, POLICY),
+        lambda r: "ScheduledRetrainSkipped" in r,
+        timeout=75,
+        what="a tick skipped while paused",
+    )
+    assert len(_runs(custom, namespace)) == 3
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = edgeml_main(
+            ["retrain", MODEL, "--resume", "-n", namespace, "--kubeconfig", cluster.kubeconfig]
+        )
+    assert code == 0, out.getvalue()
+    resumed = wait_for(
+        lambda: _get(custom, namespace, "driftpolicies", POLICY),
+        lambda o: o["status"]["retraining"]["state"] != "Paused",
+        timeout=30,
+        what="the policy to resume",
+    )
+    assert resumed["status"]["retraining"]["rejectionsInARow"] == 0
+    assert "RetrainingResumed" in _reasons(core, namespace, POLICY)

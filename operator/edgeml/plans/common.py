@@ -65,7 +65,7 @@ def apply_conditions(
 
 def _is_warning(cond: Condition) -> bool:
     warned = ("NotFound", "Failed", "Unavailable", "Missing", "Invalid")
-    if cond.reason == INVALID_SPEC or cond.reason.endswith(warned):
+    if cond.reason in (INVALID_SPEC, "RetrainingPaused") or cond.reason.endswith(warned):
         return True
     return (cond.type in ("Degraded", "Drifted") and cond.status == "True") or (
         cond.type == "Succeeded" and cond.status == "False"

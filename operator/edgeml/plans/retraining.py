@@ -296,8 +296,11 @@ def failures_in_a_row(records: Sequence[TriggeredRun]) -> int:
 
 def latest_tick(schedule: str, now: datetime) -> datetime | None:
     """The newest tick of the cron at or before now (UTC)."""
+    # cronsim counts back from strictly before its start: start a second later, so a
+    # reconcile that wakes exactly at a tick (the loop sleeps until it) sees that tick.
+    start = now.replace(microsecond=0) + timedelta(seconds=1)
     try:
-        return next(CronSim(cron_fields(schedule), now.replace(microsecond=0), reverse=True))
+        return next(CronSim(cron_fields(schedule), start, reverse=True))
     except StopIteration:
         return None
 
@@ -414,9 +417,8 @@ def plan_retraining(
     rejections = rejections_in_a_row(records, since)
     update["rejections_in_a_row"] = rejections
 
+    # Paused is announced by its condition's transition (a Warning Event).
     state, until, message = _governor(spec, records, old_last_retrain, rejections, now)
-    if state == "Paused" and base.state != "Paused":
-        events.append(Event("Warning", "RetrainingPaused", message))
 
     wants: list[_Want] = []
     existing = {r.trigger_id for r in records} | {r.trigger_id for r in runs}
