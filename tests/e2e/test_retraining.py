@@ -16,20 +16,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 from kubernetes import client
 from mlflow import MlflowClient
-from sklearn.datasets import make_classification
 
 from edgeml.cli import main as edgeml_main
 from support.cluster import ClusterHandle
 from support.drift import Clients
-from support.models import FEATURES, train_version
-from support.objects import drift_policy, edge_deployment, hermetic_edge_model
+from support.objects import drift_policy
 from support.operator import OperatorProcess
-from support.rollout import ANALYSED, GROUP, PROCESS_EDGE, VERSION, Rollout
+from support.retraining import (
+    ERRORS_ONLY,
+    policy_runs,
+    retrain_on_drift_policy,
+    season_b,
+    serve_first_champion,
+    write_csv,
+)
+from support.rollout import GROUP, VERSION, Rollout
 from support.wait import wait_for
 
 pytestmark = pytest.mark.timeout(900)
@@ -37,20 +41,6 @@ pytestmark = pytest.mark.timeout(900)
 MODEL, NAME, POLICY = "vibration", "vibration-edge", "vibration-drift"
 WINDOW_S, INTERVAL_S = 60, 5
 TRAINING_TIMEOUT = 240
-POLICY_LABEL = "edgeml.io/drift-policy"
-
-
-def season_b(rows: int = 1200) -> tuple[np.ndarray, np.ndarray]:
-    """Another season: other informative directions, and two inputs moved."""
-    x, y = make_classification(rows, FEATURES, n_informative=4, random_state=11)
-    x[:, :2] += 2.5
-    return x.astype(np.float32), y
-
-
-def _write(path: Path, x: np.ndarray, y: np.ndarray) -> None:
-    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(FEATURES)])
-    frame["label"] = y
-    frame.to_csv(path, index=False)
 
 
 @pytest.fixture
@@ -70,10 +60,7 @@ def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def _runs(custom: client.CustomObjectsApi, namespace: str) -> list[dict[str, Any]]:
-    found = custom.list_namespaced_custom_object(
-        GROUP, VERSION, namespace, "trainingruns", label_selector=f"{POLICY_LABEL}={POLICY}"
-    )
-    return list(found["items"])
+    return policy_runs(custom, namespace, POLICY)
 
 
 def _reasons(core: client.CoreV1Api, namespace: str, name: str) -> list[str]:
@@ -94,57 +81,16 @@ def test_drift_retrains_compares_fairly_promotes_rolls_out_and_clears(
         pytest.skip("process nodes exist only on the local cluster")
     assert cluster.settings is not None
     mlflow_uri = cluster.settings.mlflow_uri
-    data = tmp_path / "data"
-    data.mkdir()
+    served = serve_first_champion(
+        custom, core, namespace, mlflow_uri, tmp_path, MODEL, NAME,
+        gates=[{"metric": "f1", "min": 0.6}, {"metric": "f1", "notWorseThanChampionBy": 0.02}],
+        strategy=ERRORS_ONLY,
+    )  # fmt: skip
+    registered, first = served.registered, served.first
     new_x, new_y = season_b()
-    _write(data / "season-b.csv", new_x, new_y)
-
-    # 0. Season A's model is champion and serves on the three process nodes.
-    body = hermetic_edge_model(
-        MODEL,
-        training={
-            "dataset": {"uri": "file:///data/season-a.csv", "target": "label"},
-            "estimator": {"class": "sklearn.linear_model.LogisticRegression", "params": {}},
-            "volumes": [{"name": "data", "hostPath": {"path": str(data), "type": "Directory"}}],
-            "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": True}],
-        },
-        promotion={
-            "mode": "Auto",
-            "gates": [
-                {"metric": "f1", "min": 0.6},
-                {"metric": "f1", "notWorseThanChampionBy": 0.02},
-            ],
-        },
-    )
-    registered = body["spec"]["registry"]["registeredModel"]
-    first = train_version(registered, mlflow_uri, tmp_path)
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgemodels", body)
-    analysed = {"canary": {**ANALYSED["canary"]}}
-    analysed["canary"]["analysis"] = {
-        **ANALYSED["canary"]["analysis"],
-        # After drift a retrained model should answer differently: only errors gate here.
-        "metrics": [{"name": "error-rate", "max": 0.05}],
-    }
-    custom.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        "edgedeployments",
-        edge_deployment(NAME, MODEL, nodeSelector=PROCESS_EDGE, strategy=analysed),
-    )
+    write_csv(served.data / "season-b.csv", new_x, new_y)
     ed = Rollout(custom, core, namespace, NAME)
-    ed.wait_phase("Healthy", first.version)
-    policy = drift_policy(
-        POLICY,
-        NAME,
-        dataDrift={"method": "psi", "threshold": 0.2, "window": "1m", "minSamples": 300},
-        evaluation={"interval": f"{INTERVAL_S}s", "consecutive": 2},
-        action="RetrainAndDeploy",
-        cooldown="1h",
-        retraining={
-            "overrides": {"dataset": {"uri": "file:///data/season-b.csv", "target": "label"}}
-        },
-    )
+    policy = retrain_on_drift_policy(POLICY, NAME, "file:///data/season-b.csv")
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "driftpolicies", policy)
     watching = wait_for(
         lambda: _get(custom, namespace, "driftpolicies", POLICY),
@@ -278,30 +224,13 @@ def test_worse_retrains_are_rejected_and_three_in_a_row_pause_retraining(
         pytest.skip("process nodes exist only on the local cluster")
     assert cluster.settings is not None
     mlflow_uri = cluster.settings.mlflow_uri
-    data = tmp_path / "data"
-    data.mkdir()
-    x, y = make_classification(400, FEATURES, n_informative=4, random_state=5)
-    _write(data / "season-a.csv", x.astype(np.float32), y)
-    body = hermetic_edge_model(
-        MODEL,
-        training={
-            "dataset": {"uri": "file:///data/season-a.csv", "target": "label"},
-            "estimator": {"class": "sklearn.linear_model.LogisticRegression", "params": {}},
-            "volumes": [{"name": "data", "hostPath": {"path": str(data), "type": "Directory"}}],
-            "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": True}],
-        },
-        promotion={"mode": "Auto", "gates": [{"metric": "f1", "notWorseThanChampionBy": 0.02}]},
-    )
-    registered = body["spec"]["registry"]["registeredModel"]
-    first = train_version(registered, mlflow_uri, tmp_path)
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgemodels", body)
-    custom.create_namespaced_custom_object(
-        GROUP, VERSION, namespace, "edgedeployments",
-        edge_deployment(NAME, MODEL, nodeSelector=PROCESS_EDGE,
-                        strategy={"canary": {"maxUnavailable": 3, "steps": [{"nodes": "100%"}]}}),
+    served = serve_first_champion(
+        custom, core, namespace, mlflow_uri, tmp_path, MODEL, NAME,
+        gates=[{"metric": "f1", "notWorseThanChampionBy": 0.02}],
+        strategy={"canary": {"maxUnavailable": 3, "steps": [{"nodes": "100%"}]}},
     )  # fmt: skip
+    registered, first = served.registered, served.first
     ed = Rollout(custom, core, namespace, NAME)
-    ed.wait_phase("Healthy", first.version)
     worse = {"class": "sklearn.naive_bayes.GaussianNB", "params": {"var_smoothing": 100.0}}
     policy = drift_policy(
         POLICY,

@@ -8,7 +8,7 @@ delete, a status, and events.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -126,6 +126,28 @@ def check_edge_deployment(spec: EdgeDeploymentSpec) -> str | None:
                     f"({canary.analysis.interval}), so it would never measure"
                 )
     return None
+
+
+def with_lineage(events: list[Event], model: Mapping[str, Any], version: int) -> list[Event]:
+    """A rollout's start names why its version exists: the trigger, its id and the
+    TrainingRun (one id follows a retrain from its trigger to the rollout)."""
+    listed: Mapping[str, Any] = next(
+        (
+            v
+            for v in (model.get("status") or {}).get("versions") or []
+            if v.get("version") == version
+        ),
+        {},
+    )
+    if not listed.get("triggerId"):
+        return events
+    why = (
+        f" Version {version} comes from TrainingRun {listed.get('trainingRun', '?')} "
+        f"(trigger {listed.get('trigger', '?')}, id {listed['triggerId']})."
+    )
+    return [
+        replace(e, message=e.message + why) if e.reason == "RolloutStarted" else e for e in events
+    ]
 
 
 def resolve_target(
@@ -483,7 +505,7 @@ def plan_edge_deployment(
                 update["message"] = f"{decision.message} {world.analysis_note}"
             phase = decision.phase.value
             wanted = _rollout_conditions(decision)
-            events = list(decision.events)
+            events = with_lineage(list(decision.events), model, target.version)
             requeue_at = decision.requeue_at
     if not rollout:
         wanted.append(ConditionSpec(DEGRADED, "False", "AsExpected", "No node is failing."))

@@ -190,7 +190,8 @@ def test_planning_again_changes_nothing_and_posts_nothing(
 
 
 def test_a_retraining_policy_reports_its_governor_and_an_alerting_one_does_not() -> None:
-    status = plan(body_of(action="RetrainAndDeploy", schedule="@daily"), DEPLOYMENT).status
+    # At T0 (midnight) the noon tick is 12 hours old: skipped, so the governor is idle.
+    status = plan(body_of(action="RetrainAndDeploy", schedule="0 12 * * *"), DEPLOYMENT).status
     state, reason, message = conditions(status)["Retraining"]
     assert (state, reason) == ("False", "Idle")
     assert "A retrain may start when one is due" in message

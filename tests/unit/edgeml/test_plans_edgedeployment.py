@@ -436,3 +436,22 @@ def test_the_edge_models_own_mlflow_address_is_enough() -> None:
         parsed, DeploymentWorld(with_uri), now=T0, config=OperatorConfig()
     )
     assert conditions(result.status)["Ready"] == ("False", "TargetResolved")
+
+
+def test_a_rollout_start_names_the_retrain_that_made_its_version() -> None:
+    from edgeml.plans.edgedeployment import with_lineage
+
+    model = {"status": {"versions": [
+        {"version": 4, "trigger": "Drift", "triggerId": "99e4b36345a4ff42",
+         "trainingRun": "ml/vibration-drift-drift-99e4b36345"},
+        {"version": 3},
+    ]}}  # fmt: skip
+    started = Event("Normal", "RolloutStarted", "Rolling out version 4 (stable: version 3).")
+    other = Event("Normal", "WaveProgressing", "1 of 3 nodes.")
+    (first, second) = with_lineage([started, other], model, 4)
+    assert first.message.endswith(
+        "Version 4 comes from TrainingRun ml/vibration-drift-drift-99e4b36345 "
+        "(trigger Drift, id 99e4b36345a4ff42)."
+    )
+    assert second == other
+    assert with_lineage([started], model, 3) == [started]  # no lineage: unchanged
