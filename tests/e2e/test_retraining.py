@@ -35,12 +35,19 @@ from support.retraining import (
 )
 from support.rollout import GROUP, VERSION, Rollout
 from support.wait import wait_for
+from support.webhooks import Receiver, receiver, receiver_secret
 
 pytestmark = pytest.mark.timeout(900)
 
 MODEL, NAME, POLICY = "vibration", "vibration-edge", "vibration-drift"
 WINDOW_S, INTERVAL_S = 60, 5
 TRAINING_TIMEOUT = 240
+
+
+@pytest.fixture
+def webhook() -> Iterator[Receiver]:
+    with receiver() as r:
+        yield r
 
 
 @pytest.fixture
@@ -75,12 +82,14 @@ def test_drift_retrains_compares_fairly_promotes_rolls_out_and_clears(
     core: client.CoreV1Api,
     namespace: str,
     clients: Clients,
+    webhook: Receiver,
     tmp_path: Path,
 ) -> None:
     if not cluster.local:
         pytest.skip("process nodes exist only on the local cluster")
     assert cluster.settings is not None
     mlflow_uri = cluster.settings.mlflow_uri
+    receiver_secret(core, namespace, "ops-webhook", webhook.url)
     served = serve_first_champion(
         custom, core, namespace, mlflow_uri, tmp_path, MODEL, NAME,
         gates=[{"metric": "f1", "min": 0.6}, {"metric": "f1", "notWorseThanChampionBy": 0.02}],
@@ -91,6 +100,7 @@ def test_drift_retrains_compares_fairly_promotes_rolls_out_and_clears(
     write_csv(served.data / "season-b.csv", new_x, new_y)
     ed = Rollout(custom, core, namespace, NAME)
     policy = retrain_on_drift_policy(POLICY, NAME, "file:///data/season-b.csv")
+    policy["spec"]["notify"] = [{"name": "ops", "secretRef": {"name": "ops-webhook"}}]
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "driftpolicies", policy)
     watching = wait_for(
         lambda: _get(custom, namespace, "driftpolicies", POLICY),
@@ -189,7 +199,32 @@ def test_drift_retrains_compares_fairly_promotes_rolls_out_and_clears(
     assert _reasons(core, namespace, POLICY).count("RetrainTriggered") == 1
     assert "RetrainRolledOut" in _reasons(core, namespace, POLICY)
 
-    # 6. The lineage: MLflow's run and version carry the trigger id; history shows it.
+    # 6. The receiver heard of the drift, of the retrain starting, and of its outcome.
+    def alerts() -> list[tuple[str, str, str]]:
+        return [
+            (b["alerts"][0]["labels"]["alertname"], b["status"],
+             b["alerts"][0]["labels"].get("reason", ""))
+            for b in webhook.received
+        ]  # fmt: skip
+
+    told = wait_for(
+        alerts,
+        lambda got: (
+            ("EdgeMLRetrain", "resolved", "RolledOut") in got
+            and ("EdgeMLDriftDetected", "resolved", "DataDrift") in got
+        ),
+        timeout=30,
+        what="the retrain's and the drift's resolutions at the receiver",
+    )
+    retrain_alerts = [a for a in told if a[0] == "EdgeMLRetrain"]
+    assert [a[1] for a in retrain_alerts] == ["firing", "resolved"]
+    fired = next(
+        b for b in webhook.received if b["alerts"][0]["labels"]["alertname"] == "EdgeMLRetrain"
+    )
+    assert fired["alerts"][0]["fingerprint"] == trigger_id
+    assert fired["alerts"][0]["labels"]["trainingrun"] == run_name
+
+    # 7. The lineage: MLflow's run and version carry the trigger id; history shows it.
     mlflow = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
     version = mlflow.get_model_version(registered, str(new_version))
     assert version.tags["edgeml.io/trigger-id"] == trigger_id

@@ -299,6 +299,9 @@ class TriggeredRun(KubeModel):
     """When it was created."""
     finished: datetime | None = None
     """When it succeeded or failed."""
+    decided: datetime | None = None
+    """When the loop was done with it: failed, rejected, awaiting approval, promoted, rolled
+    out or rolled back (its notification's end)."""
     version: int | None = None
     """The version it registered."""
     outcome: RunOutcome = "Training"
@@ -368,6 +371,8 @@ class DriftPolicyStatus(StatusBase):
     """The current or last drift episode (its alert)."""
     notifications: list[NotificationRecord] = Field(default_factory=list)
     """What each receiver in spec.notify was told of the episode."""
+    retrain_notifications: list[NotificationRecord] = Field(default_factory=list)
+    """What each receiver was told of the newest retrain (started, then its outcome)."""
     retraining: RetrainingStatus | None = None
     """The governor's state: whether a retrain may start now, and if not, until when."""
     last_retrain: datetime | None = None

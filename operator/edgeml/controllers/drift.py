@@ -36,6 +36,7 @@ from edgeml.plans.driftpolicy import (
     source_of,
     window_of,
 )
+from edgeml.plans.notifications import RETRAIN_ALERT_NAME as RETRAIN_ALERT
 from edgeml.plans.notifications import Send, notified_condition
 from edgeml.plans.parsing import Parsed
 from edgeml.plans.retraining import RETRAINING, CreateRun, RunFacts
@@ -300,11 +301,22 @@ def act_on_drift(
     sends = [a for a in plan.actions if isinstance(a, Send)]
     if sends and parsed.obj is not None:
         who = f"{parsed.metadata.namespace}/{parsed.metadata.name}"
-        records = deliver(who, sends, status.notifications, now)
-        status = status.model_copy(update={"notifications": records})
+        retrains = [s for s in sends if s.delivery.alert.labels.get("alertname") == RETRAIN_ALERT]
+        drift = [s for s in sends if s not in retrains]
+        status = status.model_copy(
+            update={
+                "notifications": deliver(who, drift, status.notifications, now),
+                "retrain_notifications": deliver(who, retrains, status.retrain_notifications, now),
+            }
+        )
         targets = {s.delivery.receiver.name: s.target for s in sends}
         receivers = receivers_of(parsed.obj.spec, config)
-        condition = notified_condition(receivers, records, targets)
+        found = [
+            c
+            for records in (status.notifications, status.retrain_notifications)
+            if (c := notified_condition(receivers, records, targets)) is not None
+        ]
+        condition = next((c for c in found if c[0] == "False"), found[0] if found else None)
         before = next((c for c in status.conditions if c.type == NOTIFIED), None)
         # A receiver whose Secret cannot be used was never sent to: that finding stands.
         unusable = before is not None and before.reason.startswith("ReceiverSecret")

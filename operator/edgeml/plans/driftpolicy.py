@@ -51,6 +51,7 @@ from edgeml.plans.notifications import (
     alert_of,
     notified_condition,
     open_episode,
+    retrain_alert_of,
     sends_due,
 )
 from edgeml.plans.parsing import Parsed
@@ -62,6 +63,7 @@ from edgeml.plans.retraining import (
     RetrainPlan,
     RunFacts,
     plan_retraining,
+    retrain_episode,
 )
 
 DRIFTED = "Drifted"
@@ -323,14 +325,7 @@ def plan_drift_policy(
             update.update(more)
             events += more_events
     actions: tuple[Send | CreateRun, ...] = ()
-    if parsed.obj is not None and error is None and world.deployment is not None:
-        actions, notified, retry_at = _notifications(
-            parsed, world, update.get("episode", base.episode), now
-        )
-        if notified is not None:
-            wanted.append(notified)
-        if retry_at is not None:
-            requeue_at = min(requeue_at, retry_at) if requeue_at else retry_at
+    retrain: RetrainPlan | None = None
     if parsed.obj is not None and error is None and world.deployment is not None:
         retrain = _retraining(parsed, world, update, now)
         update["retraining"] = retrain.status
@@ -340,9 +335,17 @@ def plan_drift_policy(
             wanted.append(retrain.condition)
         events += retrain.events
         if retrain.create is not None:
-            actions = (*actions, CreateRun(retrain.create))
+            actions = (CreateRun(retrain.create),)
         if retrain.requeue_at is not None:
             requeue_at = min(requeue_at, retrain.requeue_at) if requeue_at else retrain.requeue_at
+        sends, notified, retry_at = _notifications(
+            parsed, world, update.get("episode", base.episode), retrain, now
+        )
+        actions = (*actions, *sends)
+        if notified is not None:
+            wanted.append(notified)
+        if retry_at is not None:
+            requeue_at = min(requeue_at, retry_at) if requeue_at else retry_at
     if base.last_evaluated is None and not any(c.type == DRIFTED for c in wanted):
         wanted.append(
             ConditionSpec(DRIFTED, "Unknown", "NotEvaluated", "Drift has not been evaluated yet.")
@@ -400,21 +403,47 @@ def _notifications(
     parsed: Parsed[DriftPolicy, DriftPolicyStatus],
     world: DriftWorld,
     episode: Episode | None,
+    retrain: RetrainPlan,
     now: datetime,
 ) -> tuple[tuple[Send, ...], ConditionSpec | None, datetime | None]:
-    """The messages owed now, the Notified condition, and when a backoff ends."""
+    """The messages owed now (the drift episode's, and the newest retrain's), the Notified
+    condition, and when the earliest backoff ends."""
     assert parsed.obj is not None
     spec = parsed.obj.spec
-    records = (parsed.status or DriftPolicyStatus()).notifications
-    condition = notified_condition(world.receivers, records, world.targets)
-    notified = ConditionSpec(NOTIFIED, *condition) if condition else None
-    if episode is None or not world.receivers:
-        return (), notified, None
-    alert = alert_of(
-        episode, parsed.metadata.namespace or "", parsed.metadata.name, spec.deployment_ref.name
+    base = parsed.status or DriftPolicyStatus()
+    namespace, name = parsed.metadata.namespace or "", parsed.metadata.name
+    conditions = [
+        c
+        for records in (base.notifications, base.retrain_notifications)
+        if (c := notified_condition(world.receivers, records, world.targets)) is not None
+    ]
+    # The worse of the two channels: a receiver failing for either is news.
+    condition = next(
+        (c for c in conditions if c[0] == "False"), conditions[0] if conditions else None
     )
-    sends, retry_at = sends_due(alert, world.receivers, records, world.targets, now)
-    return sends, notified, retry_at
+    notified = ConditionSpec(NOTIFIED, *condition) if condition else None
+    if not world.receivers:
+        return (), notified, None
+    sends: tuple[Send, ...] = ()
+    waits: list[datetime] = []
+    if episode is not None:
+        alert = alert_of(episode, namespace, name, spec.deployment_ref.name)
+        owed, retry_at = sends_due(alert, world.receivers, base.notifications, world.targets, now)
+        sends += owed
+        waits += [retry_at] if retry_at else []
+    newest = retrain.records[0] if retrain.records else None
+    if newest is not None:
+        paused = retrain.status.state == "Paused" and newest.outcome in ("Rejected", "RolledBack")
+        alert = retrain_alert_of(
+            retrain_episode(newest, paused), namespace, name, spec.deployment_ref.name,
+            newest.name, newest.trigger,
+        )  # fmt: skip
+        owed, retry_at = sends_due(
+            alert, world.receivers, base.retrain_notifications, world.targets, now
+        )
+        sends += owed
+        waits += [retry_at] if retry_at else []
+    return sends, notified, min(waits, default=None)
 
 
 def _drop_drifted(status: DriftPolicyStatus) -> DriftPolicyStatus:

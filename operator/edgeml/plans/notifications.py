@@ -24,6 +24,8 @@ from edgeml.api.notify import Episode, NotificationRecord, Receiver
 AlertStatus = Literal["firing", "resolved"]
 ALERT_NAME = "EdgeMLDriftDetected"
 ROLLOUT_ALERT_NAME = "EdgeMLRolloutFailed"
+RETRAIN_ALERT_NAME = "EdgeMLRetrain"
+RETRAIN_WARNINGS = frozenset({"Failed", "Rejected", "RolledBack"})
 BACKOFF_FIRST = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(minutes=5)
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -140,11 +142,13 @@ def track_episode(
     return episode
 
 
-def _alert(episode: Episode, labels: Mapping[str, str], summary: str) -> Alert:
+def _alert(
+    episode: Episode, labels: Mapping[str, str], summary: str, severity: str = "warning"
+) -> Alert:
     return Alert(
         fingerprint=episode.fingerprint,
         status="resolved" if episode.ended else "firing",
-        labels={**labels, "reason": episode.reason, "severity": "warning"},
+        labels={**labels, "reason": episode.reason, "severity": severity},
         annotations={"summary": summary, "description": episode.message},
         starts_at=episode.started,
         ends_at=episode.ended,
@@ -168,6 +172,26 @@ def rollout_alert_of(episode: Episode, namespace: str, deployment: str) -> Alert
         {"alertname": ROLLOUT_ALERT_NAME, "namespace": namespace, "edgedeployment": deployment},
         f"EdgeDeployment {namespace}/{deployment}: {episode.reason}",
     )
+
+
+def retrain_alert_of(
+    episode: Episode, namespace: str, policy: str, deployment: str, run: str, trigger: str
+) -> Alert:
+    """A retrain as an alert: firing while it trains and is decided, resolved with its
+    outcome (a warning when it failed, was rejected or rolled back)."""
+    severity = "warning" if episode.reason in RETRAIN_WARNINGS else "info"
+    summary = (
+        f"DriftPolicy {namespace}/{policy} retrains ({trigger}): TrainingRun {run}"
+        if episode.ended is None
+        else f"DriftPolicy {namespace}/{policy}: TrainingRun {run} {episode.reason}"
+    )
+    return _alert(
+        episode,
+        {"alertname": RETRAIN_ALERT_NAME, "namespace": namespace, "driftpolicy": policy,
+         "edgedeployment": deployment, "trainingrun": run, "trigger": trigger},
+        summary,
+        severity,
+    )  # fmt: skip
 
 
 def sends_due(
@@ -293,7 +317,10 @@ def cloudevent_payload(alert: Alert) -> dict[str, Any]:
     """The alert as a CloudEvents 1.0 structured-mode JSON event."""
     labels = alert.labels
     at = alert.ends_at if alert.status == "resolved" else alert.starts_at
-    if "driftpolicy" in labels:
+    if labels.get("alertname") == RETRAIN_ALERT_NAME:
+        plural, name, topic = "driftpolicies", labels["driftpolicy"], "retrain"
+        happened = labels["reason"].lower() if alert.status == "resolved" else "started"
+    elif "driftpolicy" in labels:
         plural, name, topic = "driftpolicies", labels["driftpolicy"], "drift"
         happened = "resolved" if alert.status == "resolved" else "detected"
     else:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cronsim import CronSim
@@ -53,6 +53,8 @@ DAY = timedelta(days=1)
 FINAL: frozenset[RunOutcome] = frozenset({"Failed", "Rejected", "RolledOut", "RolledBack"})
 """Outcomes that never change again (kept as recorded, whatever the model does later)."""
 IN_FLIGHT: frozenset[RunOutcome] = frozenset({"Training", "Evaluating", "RollingOut"})
+DECIDED: frozenset[RunOutcome] = FINAL | {"AwaitingApproval", "Promoted"}
+"""Outcomes that end a retrain's notification: the loop has done what it does by itself."""
 """A run in one of these blocks the next: at most one retrain in flight."""
 _OUTCOME_EVENTS: dict[RunOutcome, tuple[str, str]] = {
     "Failed": ("Warning", "RetrainFailed"),
@@ -234,6 +236,7 @@ def track_runs(
     runs: Sequence[RunFacts],
     model: ModelFacts,
     deployment: DeploymentFacts,
+    now: datetime,
 ) -> tuple[list[TriggeredRun], list[Event]]:
     """The records of the policy's runs, newest first, and an Event per outcome reached.
 
@@ -248,6 +251,7 @@ def track_runs(
             records.append(prior)
             continue
         outcome, message = outcome_of(run, model, deployment)
+        decided = prior.decided if prior is not None else None
         records.append(
             TriggeredRun(
                 name=run.name,
@@ -255,6 +259,7 @@ def track_runs(
                 trigger_id=run.trigger_id,
                 created=run.created,
                 finished=run.completed,
+                decided=decided or (now if outcome in DECIDED else None),
                 version=run.version,
                 outcome=outcome,
                 message=message,
@@ -395,7 +400,7 @@ def plan_retraining(
     """The governor's status and decision, and the TrainingRun to create, if one is due."""
     spec = policy.spec
     base = old or RetrainingStatus()
-    records, events = track_runs(old_records, runs, model, deployment)
+    records, events = track_runs(old_records, runs, model, deployment, now)
     wants_drift = spec.action != "Alert"
     if not wants_drift and spec.schedule is None:
         status = RetrainingStatus(state="Disabled", message="Action Alert: nothing is retrained.")
@@ -533,6 +538,21 @@ def plan_retraining(
         create,
         last_retrain,
         requeue_at=min(requeue) if requeue else None,
+    )
+
+
+def retrain_episode(record: TriggeredRun, paused: bool) -> Episode:
+    """A retrain as one notification: firing from its creation, resolved once the loop
+    is done with it, with the outcome as its reason (and the pause, when it caused one)."""
+    message = record.message + (
+        "; retraining is now paused (too many rejected versions in a row)" if paused else ""
+    )
+    return Episode(
+        fingerprint=record.trigger_id,
+        started=record.created or record.decided or datetime(1970, 1, 1, tzinfo=UTC),
+        ended=record.decided if record.outcome in DECIDED else None,
+        reason=record.outcome,
+        message=f"TrainingRun {record.name} ({record.trigger}): {message}.",
     )
 
 

@@ -367,3 +367,25 @@ def test_between_evaluations_the_findings_stand() -> None:
     assert later.status == evaluated.status.model_copy(update={"observed_generation": 1})
     assert later.requeue_at == T0 + timedelta(minutes=3)
     assert later.events == []
+
+
+def test_a_scheduled_retrain_is_created_and_its_receivers_told_it_started() -> None:
+    from edgeml.api.notify import Receiver
+    from edgeml.plans.notifications import Send, Target
+    from edgeml.plans.retraining import CreateRun
+
+    ops = Receiver.model_validate({"name": "ops", "secretRef": {"name": "hook"}})
+    world = DriftWorld(
+        DEPLOYMENT, receivers=(ops,), targets={"ops": Target("http://127.0.0.1:9/alerts")}
+    )
+    body = body_of(schedule="0 0 * * *", action="RetrainAndDeploy", dataDrift=None)
+    del body["spec"]["dataDrift"]
+    body["metadata"]["creationTimestamp"] = (T0 - timedelta(hours=1)).isoformat()
+    result = plan(body, world)  # T0 is midnight: the tick
+    (create,) = [a for a in result.actions if isinstance(a, CreateRun)]
+    assert create.manifest["spec"]["trigger"] == "Schedule"
+    (send,) = [a for a in result.actions if isinstance(a, Send)]
+    assert send.delivery.alert.labels["alertname"] == "EdgeMLRetrain"
+    assert send.delivery.alert.status == "firing"
+    assert send.delivery.alert.labels["trainingrun"] == create.manifest["metadata"]["name"]
+    assert result.status.triggered_runs[0].outcome == "Training"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgeml.api.driftpolicy import NotificationRecord, Receiver
+from edgeml.api.driftpolicy import NotificationRecord, Receiver, TriggeredRun
 from edgeml.plans.notifications import (
     ZERO_TIME,
     Target,
@@ -19,8 +19,10 @@ from edgeml.plans.notifications import (
     notified_condition,
     open_episode,
     record_delivery,
+    retrain_alert_of,
     target_of,
 )
+from edgeml.plans.retraining import retrain_episode
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 OPS = Receiver.model_validate({"name": "ops", "secretRef": {"name": "hook"}})
@@ -188,3 +190,45 @@ def test_a_failed_rollout_alert_names_the_deployment_and_its_reason() -> None:
     assert (
         event["source"] == "/apis/edgeml.io/v1alpha1/namespaces/ml/edgedeployments/vibration-edge"
     )
+
+
+# --- retrains ---------------------------------------------------------------------------
+
+
+def _run(outcome: str, decided: datetime | None = None) -> TriggeredRun:
+    return TriggeredRun.model_validate(
+        {"name": "vibration-drift-drift-abc", "trigger": "Drift", "triggerId": "0123456789abcdef",
+         "created": T0, "decided": decided, "outcome": outcome,
+         "message": "f1 0.55 vs champion (version 1) 0.61 on the same held-out rows"}
+    )  # fmt: skip
+
+
+def test_a_retrain_fires_while_it_trains_and_resolves_with_its_outcome() -> None:
+    training = retrain_episode(_run("Training"), paused=False)
+    firing = retrain_alert_of(training, "ml", "vibration-drift", "edge", "run-1", "Drift")
+    assert (firing.status, firing.fingerprint) == ("firing", "0123456789abcdef")
+    assert firing.labels["alertname"] == "EdgeMLRetrain"
+    assert firing.labels["trainingrun"] == "run-1"
+    assert firing.labels["severity"] == "info"
+    assert "retrains (Drift)" in firing.annotations["summary"]
+    done = retrain_episode(_run("Rejected", T0 + timedelta(minutes=2)), paused=True)
+    resolved = retrain_alert_of(done, "ml", "vibration-drift", "edge", "run-1", "Drift")
+    assert (resolved.status, resolved.fingerprint) == ("resolved", firing.fingerprint)
+    assert (resolved.labels["reason"], resolved.labels["severity"]) == ("Rejected", "warning")
+    assert "on the same held-out rows" in resolved.annotations["description"]
+    assert "retraining is now paused" in resolved.annotations["description"]
+    event = cloudevent_payload(resolved)
+    assert event["type"] == "io.edgeml.retrain.rejected"
+    assert cloudevent_payload(firing)["type"] == "io.edgeml.retrain.started"
+    # Once told of the firing, a receiver is owed the resolution, once.
+    told = record_delivery([], deliveries_due(firing, [OPS], [], T0)[0], None, T0)
+    assert [d.alert.status for d in deliveries_due(resolved, [OPS], told, T0)] == ["resolved"]
+    told = record_delivery(told, deliveries_due(resolved, [OPS], told, T0)[0], None, T0)
+    assert deliveries_due(resolved, [OPS], told, T0) == []
+
+
+def test_awaiting_approval_and_promoted_end_a_retrain_notification_too() -> None:
+    for outcome in ("AwaitingApproval", "Promoted", "RolledOut", "Failed", "RolledBack"):
+        assert retrain_episode(_run(outcome, T0), paused=False).ended == T0, outcome
+    for outcome in ("Training", "Evaluating", "RollingOut"):
+        assert retrain_episode(_run(outcome), paused=False).ended is None, outcome
