@@ -171,7 +171,8 @@ class DriftPolicySpec(KubeModel):
     approval. RetrainAndDeploy: the version faces the EdgeModel's promotion rules, and a
     new champion rolls out through the deployments that follow the champion alias."""
     cooldown: Duration = "6h"
-    """The least time between two TrainingRuns this policy creates."""
+    """The least time between two TrainingRuns this policy creates (a scheduled run
+    counts from its tick); at most a year."""
     retraining: Retraining = Field(default_factory=Retraining)
     """Limits on retraining, and what a retrain trains on."""
     evaluation: Evaluation = Field(default_factory=Evaluation)
@@ -283,6 +284,7 @@ RunOutcome = Literal[
     "RollingOut",
     "RolledOut",
     "RolledBack",
+    "Superseded",
 ]
 
 
@@ -306,7 +308,10 @@ class TriggeredRun(KubeModel):
     """The version it registered."""
     outcome: RunOutcome = "Training"
     """Training, Failed, Evaluating (registered, not decided yet), AwaitingApproval,
-    Rejected, Promoted, RollingOut, RolledOut or RolledBack."""
+    Rejected, Promoted, RollingOut, RolledOut, RolledBack, or Superseded (a newer version
+    was registered before this one was decided)."""
+    tick: datetime | None = None
+    """The schedule tick it was created for (Schedule runs); the cooldown counts from it."""
     message: str = ""
     """Why: the failure, the gates with both numbers, the rollback's cause."""
 

@@ -27,7 +27,12 @@ from edgeml.kube.reads import get_custom, list_custom, list_nodes_raw, list_pods
 from edgeml.kube.scrape import Source, scrape
 from edgeml.metrics import DRIFT
 from edgeml.objects.inference import selector
-from edgeml.objects.training_run import POLICY_LABEL, TRIGGER_ID_LABEL
+from edgeml.objects.training_run import (
+    POLICY_LABEL,
+    TICK_ANNOTATION,
+    TRIGGER_ID_LABEL,
+    label_value,
+)
 from edgeml.plans.common import ConditionSpec, Event, Plan, apply_conditions, transition_events
 from edgeml.plans.driftpolicy import (
     NOTIFIED,
@@ -156,7 +161,9 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
         namespace,
         ((deployment.get("spec") or {}).get("modelRef") or {}).get("name", ""),
     )
-    runs = read_runs(namespace, parsed.metadata.name)
+    # An alerting policy creates no runs: no list to read.
+    retrains = spec.action != "Alert" or spec.schedule is not None
+    runs = read_runs(namespace, parsed.metadata.name) if retrains else ()
     if not evaluation_due(parsed, datetime.now(UTC)):
         return DriftWorld(deployment, targets=targets, receivers=receivers, model=model, runs=runs)
     started = time.monotonic()
@@ -229,7 +236,7 @@ def _time(text: Any) -> datetime | None:
 def read_runs(namespace: str, policy: str) -> tuple[RunFacts, ...]:
     """The TrainingRuns this policy created (by their label), as plain facts."""
     out = []
-    for run in list_custom("trainingruns", namespace, f"{POLICY_LABEL}={policy}"):
+    for run in list_custom("trainingruns", namespace, f"{POLICY_LABEL}={label_value(policy)}"):
         meta = run.get("metadata") or {}
         labels = meta.get("labels") or {}
         status = run.get("status") or {}
@@ -247,6 +254,7 @@ def read_runs(namespace: str, policy: str) -> tuple[RunFacts, ...]:
                 version=version if isinstance(version, int) else None,
                 completed=_time(status.get("completionTime")),
                 failure=status.get("failureReason"),
+                tick=_time((meta.get("annotations") or {}).get(TICK_ANNOTATION)),
             )
         )
     return tuple(out)
@@ -269,7 +277,17 @@ def _create_runs(parsed: Parsed[Any, Any], plan: Plan[Any], now: datetime) -> Pl
         status = plan.status
         hint = " (the operator needs RBAC create on trainingruns)" if "HTTP 403" in str(err) else ""
         message = f"Could not create TrainingRun {name}: {err}{hint}."
-        retraining = status.retraining.model_copy(update={"message": message})
+        # Nothing trains: say so, and leave the tick unconsumed so the next pass retries it
+        # (under the same name).
+        before = old.retraining if old is not None else None
+        retraining = status.retraining.model_copy(
+            update={
+                "state": "Idle",
+                "until": None,
+                "message": message,
+                "last_tick": before.last_tick if before is not None else None,
+            }
+        )
         status = status.model_copy(
             update={
                 "retraining": retraining,
@@ -287,6 +305,8 @@ def _create_runs(parsed: Parsed[Any, Any], plan: Plan[Any], now: datetime) -> Pl
         return replace(
             plan, status=status, events=[*events, Event("Warning", "CreateFailed", message)]
         )
+    if not created:  # made by an earlier pass whose status write was lost: announced then
+        plan = replace(plan, events=[e for e in plan.events if e.reason != "RetrainTriggered"])
     log.info("%s: %s TrainingRun %s", who, "created" if created else "found existing", name)
     return plan
 

@@ -9,6 +9,7 @@ creates the same name again, and the API server refuses the duplicate.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 from edgeml.api.common import API_VERSION
@@ -19,7 +20,18 @@ MODEL_LABEL = "edgeml.io/model"
 TRIGGER_LABEL = "edgeml.io/trigger"
 TRIGGER_ID_LABEL = "edgeml.io/trigger-id"
 POLICY_LABEL = "edgeml.io/drift-policy"
+TICK_ANNOTATION = "edgeml.io/schedule-tick"
 TRIGGER_ID_LENGTH = 16
+LABEL_VALUE_LIMIT = 63
+
+
+def label_value(name: str) -> str:
+    """An object name as a label value: itself up to 63 characters, else shortened with a
+    hash (names may be 253 characters long, label values 63)."""
+    if len(name) <= LABEL_VALUE_LIMIT:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: LABEL_VALUE_LIMIT - 9].rstrip('-._')}-{digest}"
 
 
 def trigger_id(*key: str) -> str:
@@ -44,11 +56,12 @@ def build_training_run(
     require_approval: bool,
     policy: str | None = None,
     overrides: TrainingOverrides | None = None,
+    tick: datetime | None = None,
 ) -> dict[str, Any]:
     """The TrainingRun manifest (created once; its spec is immutable)."""
-    extra = {MODEL_LABEL: model, TRIGGER_LABEL: trigger, TRIGGER_ID_LABEL: tid}
+    extra = {MODEL_LABEL: label_value(model), TRIGGER_LABEL: trigger, TRIGGER_ID_LABEL: tid}
     if policy is not None:
-        extra[POLICY_LABEL] = policy
+        extra[POLICY_LABEL] = label_value(policy)
     spec: dict[str, Any] = {
         "modelRef": {"name": model},
         "trigger": trigger,
@@ -64,6 +77,9 @@ def build_training_run(
             "name": name,
             "namespace": namespace,
             "labels": labels("edgeml-training", name, "retrain", **extra),
+            "annotations": (
+                {TICK_ANNOTATION: tick.strftime("%Y-%m-%dT%H:%M:%SZ")} if tick is not None else {}
+            ),
         },
         "spec": spec,
     }

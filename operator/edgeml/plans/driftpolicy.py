@@ -56,6 +56,7 @@ from edgeml.plans.notifications import (
 )
 from edgeml.plans.parsing import Parsed
 from edgeml.plans.retraining import (
+    RETRAINING,
     CreateRun,
     DeploymentFacts,
     ModelFacts,
@@ -69,6 +70,7 @@ from edgeml.plans.retraining import (
 DRIFTED = "Drifted"
 NOTIFIED = "Notified"
 MIN_INTERVAL = timedelta(seconds=10)
+MAX_WAIT = timedelta(days=366)
 MAX_FEATURES = 20
 MAX_ZONES = 50
 TOP_PER_ZONE = 3
@@ -76,11 +78,22 @@ REASON_ORDER = ("DataDrift", "PredictionDrift", "ConceptDrift")
 
 
 def check_drift_policy(spec: DriftPolicySpec) -> str | None:
-    """What the schema cannot catch: numbers out of range in the cron schedule."""
+    """What the schema cannot catch: a cron schedule that never fires, durations too long
+    to wait for."""
     if spec.schedule is not None:
         problem = check_cron(spec.schedule)
         if problem is not None:
             return f"spec.schedule: {problem}"
+    for where, text in (
+        ("spec.cooldown", spec.cooldown),
+        ("spec.retraining.startingDeadline", spec.retraining.starting_deadline),
+    ):
+        try:
+            too_long = parse_duration(text) > MAX_WAIT
+        except ValueError as err:
+            return f"{where}: {err}"
+        if too_long:
+            return f"{where}: {text} is longer than a year"
     return None
 
 
@@ -350,12 +363,15 @@ def plan_drift_policy(
         wanted.append(
             ConditionSpec(DRIFTED, "Unknown", "NotEvaluated", "Drift has not been evaluated yet.")
         )
+    kept = apply_conditions(base.conditions, wanted, now=now, generation=generation)
+    if retrain is not None and retrain.condition is None:
+        kept = [c for c in kept if c.type != RETRAINING]  # retraining turned off
     status = base.model_copy(
         update={
             **update,
             "observed_generation": generation,
             "phase": phase,
-            "conditions": apply_conditions(base.conditions, wanted, now=now, generation=generation),
+            "conditions": kept,
         }
     )
     # Drifted's own Events are the episode's start and end (below), not each change of
@@ -384,8 +400,10 @@ def _retraining(
         annotations=meta.annotations,
         spec=parsed.obj.spec,
         model=str(model_ref.get("name") or ""),
-        drifted=bool(update.get("drifted", base.drifted)),
-        episode=update.get("episode", base.episode),
+        # The persisted episode only: one opened in this pass has a fingerprint that a
+        # lost status write would change, and a second run would follow for one reason.
+        drifted=bool(base.drifted) and bool(update.get("drifted", base.drifted)),
+        episode=base.episode,
     )
     return plan_retraining(
         policy,

@@ -53,9 +53,12 @@ DAY = timedelta(days=1)
 FINAL: frozenset[RunOutcome] = frozenset({"Failed", "Rejected", "RolledOut", "RolledBack"})
 """Outcomes that never change again (kept as recorded, whatever the model does later)."""
 IN_FLIGHT: frozenset[RunOutcome] = frozenset({"Training", "Evaluating", "RollingOut"})
-DECIDED: frozenset[RunOutcome] = FINAL | {"AwaitingApproval", "Promoted"}
+DECIDED: frozenset[RunOutcome] = FINAL | {"AwaitingApproval", "Promoted", "Superseded"}
 """Outcomes that end a retrain's notification: the loop has done what it does by itself."""
 """A run in one of these blocks the next: at most one retrain in flight."""
+STICKY: frozenset[RunOutcome] = frozenset({"AwaitingApproval", "Promoted", "Superseded"})
+"""Decided outcomes that never fall back to Evaluating (the model's status moved on, or
+its version left the listed history)."""
 _OUTCOME_EVENTS: dict[RunOutcome, tuple[str, str]] = {
     "Failed": ("Warning", "RetrainFailed"),
     "Rejected": ("Warning", "RetrainRejected"),
@@ -63,6 +66,7 @@ _OUTCOME_EVENTS: dict[RunOutcome, tuple[str, str]] = {
     "Promoted": ("Normal", "RetrainPromoted"),
     "RolledOut": ("Normal", "RetrainRolledOut"),
     "RolledBack": ("Warning", "RetrainRolledBack"),
+    "Superseded": ("Normal", "RetrainSuperseded"),
 }
 
 
@@ -85,6 +89,8 @@ class RunFacts:
     version: int | None = None
     completed: datetime | None = None
     failure: str | None = None
+    tick: datetime | None = None
+    """The schedule tick it was created for (from its edgeml.io/schedule-tick annotation)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,8 @@ class ModelFacts:
 
     champion: int | None = None
     versions: Mapping[int, VersionFacts] = field(default_factory=dict)
+    latest: int | None = None
+    """The newest registered version."""
 
     @staticmethod
     def from_object(model: Mapping[str, Any] | None) -> ModelFacts:
@@ -122,7 +130,12 @@ class ModelFacts:
             )
             versions[number] = VersionFacts(v.get("promotion"), message, awaiting)
         champion = (status.get("champion") or {}).get("version")
-        return ModelFacts(champion if isinstance(champion, int) else None, versions)
+        latest = status.get("latestVersion")
+        return ModelFacts(
+            champion if isinstance(champion, int) else None,
+            versions,
+            latest if isinstance(latest, int) else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -228,6 +241,12 @@ def outcome_of(
         return "RollingOut", f"EdgeDeployment {deployment.name} is rolling out version {v}"
     if facts.awaiting_approval:
         return "AwaitingApproval", facts.message or f"version {v} waits for approval"
+    if model.latest is not None and v < model.latest:
+        # Promotion decides the newest version only: this one never will be.
+        return "Superseded", (
+            f"version {model.latest} was registered before version {v} was decided; "
+            f"approve it with `edgeml promote <model> --version {v}` to use it"
+        )
     return "Evaluating", f"version {v} is registered; promotion has not decided yet"
 
 
@@ -238,19 +257,23 @@ def track_runs(
     deployment: DeploymentFacts,
     now: datetime,
 ) -> tuple[list[TriggeredRun], list[Event]]:
-    """The records of the policy's runs, newest first, and an Event per outcome reached.
+    """Every run's record, newest first (status keeps the first MAX_RECORDS; the governor
+    counts them all), and an Event per outcome reached.
 
-    A final outcome (Failed, Rejected, RolledOut, RolledBack) is kept as recorded. Runs
-    deleted from the cluster stay listed until newer ones push them out."""
+    A final outcome (Failed, Rejected, RolledOut, RolledBack) is kept as recorded, and a
+    decided one never falls back to Evaluating. Runs deleted from the cluster stay listed
+    until newer ones push them out."""
     before = {r.name: r for r in old}
     records: list[TriggeredRun] = []
-    events: list[Event] = []
+    changed: dict[str, Event] = {}
     for run in sorted(runs, key=lambda r: (r.created, r.name), reverse=True):
         prior = before.pop(run.name, None)
         if prior is not None and prior.outcome in FINAL:
             records.append(prior)
             continue
         outcome, message = outcome_of(run, model, deployment)
+        if prior is not None and prior.outcome in STICKY and outcome == "Evaluating":
+            outcome, message = prior.outcome, prior.message
         decided = prior.decided if prior is not None else None
         records.append(
             TriggeredRun(
@@ -260,6 +283,7 @@ def track_runs(
                 created=run.created,
                 finished=run.completed,
                 decided=decided or (now if outcome in DECIDED else None),
+                tick=run.tick,
                 version=run.version,
                 outcome=outcome,
                 message=message,
@@ -268,11 +292,17 @@ def track_runs(
         if (prior is None or prior.outcome != outcome) and outcome in _OUTCOME_EVENTS:
             kind, reason = _OUTCOME_EVENTS[outcome]
             what = f" (version {run.version})" if run.version is not None else ""
-            events.append(Event(kind, reason, f"TrainingRun {run.name}{what}: {message}."))  # type: ignore[arg-type]
-    gone = sorted(before.values(), key=lambda r: r.created or datetime.min, reverse=True)
-    records += gone
-    records.sort(key=lambda r: (r.created is not None, r.created or datetime.min), reverse=True)
-    return records[:MAX_RECORDS], events
+            changed[run.name] = Event(kind, reason, f"TrainingRun {run.name}{what}: {message}.")  # type: ignore[arg-type]
+    records += before.values()  # deleted from the cluster: kept until pushed out
+    records.sort(key=_newest_first, reverse=True)
+    # Runs beyond the records kept have no prior to compare with: no Events for them, or
+    # each reconcile would announce their outcome again.
+    kept = {r.name for r in records[:MAX_RECORDS]}
+    return records, [e for name, e in changed.items() if name in kept]
+
+
+def _newest_first(r: TriggeredRun) -> tuple[bool, datetime]:
+    return (r.created is not None, r.created or datetime.min.replace(tzinfo=UTC))
 
 
 def rejections_in_a_row(records: Sequence[TriggeredRun], since: datetime | None) -> int:
@@ -344,9 +374,10 @@ def _governor(
     busy = next((r for r in records if r.outcome in IN_FLIGHT), None)
     if busy is not None:
         return "Training", None, f"TrainingRun {busy.name} ({busy.trigger}): {busy.message}."
-    newest = max(
-        [t for t in [last_retrain, *(r.created for r in records)] if t is not None], default=None
-    )
+    # A scheduled run counts from its tick, not from when the operator got to it: a
+    # schedule whose period equals the cooldown must not skip every other tick.
+    starts = [r.tick or r.created for r in records if (r.tick or r.created) is not None]
+    newest = max(starts, default=last_retrain)  # type: ignore[type-var]
     cooldown = parse_duration(spec.cooldown)
     if newest is not None and now < newest + cooldown:
         until = newest + cooldown
@@ -403,8 +434,15 @@ def plan_retraining(
     records, events = track_runs(old_records, runs, model, deployment, now)
     wants_drift = spec.action != "Alert"
     if not wants_drift and spec.schedule is None:
-        status = RetrainingStatus(state="Disabled", message="Action Alert: nothing is retrained.")
-        return RetrainPlan(status, records, None, events, last_retrain=old_last_retrain)
+        # Counters and ticks are kept: switching back resumes them (a spec change still
+        # starts a new rejection count, by the generation check).
+        status = base.model_copy(
+            update={"state": "Disabled", "until": None,
+                    "message": "Action Alert and no schedule: nothing is retrained."}
+        )  # fmt: skip
+        return RetrainPlan(
+            status, records[:MAX_RECORDS], None, events, last_retrain=old_last_retrain
+        )
 
     update: dict[str, Any] = {}
     since = base.counting_since or policy.created
@@ -490,6 +528,7 @@ def plan_retraining(
             require_approval=spec.action != "RetrainAndDeploy",
             policy=policy.name,
             overrides=spec.retraining.overrides,
+            tick=want.tick,
         )
         if want.tick is not None:
             last_tick = want.tick
@@ -513,11 +552,11 @@ def plan_retraining(
                 trigger=want.trigger,
                 trigger_id=tid,
                 created=now,
+                tick=want.tick,
                 outcome="Training",
                 message=f"TrainingRun {name} was created",
             ),
         )
-        records = records[:MAX_RECORDS]
         state, until = "Training", None
         message = f"TrainingRun {name} ({want.trigger}) was created: {want.reason}"
     update["last_tick"] = last_tick
@@ -532,7 +571,7 @@ def plan_retraining(
     requeue = [t for t in (until, update.get("next_tick")) if t is not None]
     return RetrainPlan(
         status,
-        records,
+        records[:MAX_RECORDS],
         condition,
         events,
         create,

@@ -28,6 +28,7 @@ from edgeml.registry.versions import CHAMPION_METRIC_PREFIX as METRIC_PREFIX
 from edgeml.training import evaluation
 from edgeml.training.config import ChampionReference
 from edgeml.training.datasets import Task
+from edgeml.training.errors import TrainingError
 from edgeml.training.session import INPUT_NAME, onnx_session
 
 log = logging.getLogger("edgeml.train")
@@ -88,11 +89,13 @@ def score_model(
     """Score an ONNX model on the held-out rows, with the run's own metric definitions."""
     try:
         labels, proba = predict(model_bytes, x_test, task, y_test, classes)
-    except Exception as exc:  # onnxruntime raises its own types; any failure means "cannot"
-        return ChampionScore(
-            version, {}, [f"champion version {version} could not be run on these rows: {exc}"]
+        metrics, notes = evaluation.compute_metrics(
+            task, metric_names, y_test, labels, proba, classes
         )
-    metrics, notes = evaluation.compute_metrics(task, metric_names, y_test, labels, proba, classes)
+    except Exception as exc:  # onnxruntime and scikit-learn raise their own types
+        return ChampionScore(
+            version, {}, [f"champion version {version} could not be scored on these rows: {exc}"]
+        )
     return ChampionScore(version, metrics, [f"champion version {version}: {n}" for n in notes])
 
 
@@ -106,7 +109,30 @@ def score_champion(
     metric_names: Sequence[str],
     classes: npt.NDArray[Any] | None,
 ) -> ChampionScore:
-    """Download the champion from the registry and score it on this run's held-out rows."""
+    """Download the champion from the registry and score it on this run's held-out rows;
+    a champion that cannot be had (deleted, its run purged) is a note, an outage an error."""
+    version = champion.version
+    try:
+        return _score_champion(
+            champion, registered_model, inputs, x_test, y_test, task, metric_names, classes
+        )
+    except TrainingError as err:
+        if err.transient:
+            raise  # the registry is down: the Job's retry is the answer
+        # A champion deleted from the registry, a purged run: compare with nothing.
+        return ChampionScore(version, {}, [f"champion version {version} was not scored: {err}"])
+
+
+def _score_champion(
+    champion: ChampionReference,
+    registered_model: str,
+    inputs: Sequence[str],
+    x_test: npt.NDArray[np.float32],
+    y_test: npt.NDArray[Any],
+    task: Task,
+    metric_names: Sequence[str],
+    classes: npt.NDArray[Any] | None,
+) -> ChampionScore:
     import mlflow
     from mlflow import MlflowClient
 
@@ -118,7 +144,10 @@ def score_champion(
         mv = MlflowClient().get_model_version(name, str(version))
         params = MlflowClient().get_run(mv.run_id).data.params if mv.run_id else {}
     theirs = params.get("dataset.features")
-    if theirs is not None and theirs != ",".join(inputs):
+    ours = ",".join(inputs)
+    # MLflow params are cut at 6000 characters (tracking._param_value): compare the prefix.
+    cut = theirs is not None and theirs.endswith("...")
+    if theirs is not None and (ours[: len(theirs) - 3] != theirs[:-3] if cut else theirs != ours):
         return ChampionScore(
             version,
             {},

@@ -79,3 +79,13 @@ def test_run_names_are_short_stable_and_distinct() -> None:
     long = run_name("x" * 80, "Schedule", a)
     assert len(long) <= 52
     assert long.endswith(f"schedule-{a[:10]}")
+
+
+def test_long_names_become_label_values_of_63_characters_at_most() -> None:
+    from edgeml.objects.training_run import label_value
+
+    assert label_value("vibration-drift") == "vibration-drift"
+    long = "p" * 200
+    assert len(label_value(long)) <= 63
+    assert label_value(long) == label_value(long)
+    assert label_value(long) != label_value("p" * 199)

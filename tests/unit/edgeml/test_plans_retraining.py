@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from edgeml.api.driftpolicy import DriftPolicySpec, RetrainingStatus, TriggeredRun
 from edgeml.api.notify import Episode
-from edgeml.objects.training_run import POLICY_LABEL, TRIGGER_ID_LABEL
+from edgeml.objects.training_run import POLICY_LABEL, TICK_ANNOTATION, TRIGGER_ID_LABEL
 from edgeml.plans.retraining import (
     RESUME_ANNOTATION,
     DeploymentFacts,
@@ -61,6 +61,12 @@ def policy_of(
     )
 
 
+def _tick(meta: dict[str, Any]) -> datetime | None:
+    """The schedule tick, as the controller reads it from the run's annotation."""
+    text = (meta.get("annotations") or {}).get(TICK_ANNOTATION)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
 @dataclass
 class Loop:
     """The world a policy's reconciles see: the cluster's TrainingRuns and the status."""
@@ -95,6 +101,7 @@ class Loop:
                     trigger_id=meta["labels"][TRIGGER_ID_LABEL],
                     created=now,
                     phase="Pending",
+                    tick=_tick(meta),
                 )
                 self.runs[run.name] = run
                 self.created.append(run)
@@ -229,8 +236,9 @@ def test_any_interleaving_gives_one_run_per_reason_and_keeps_the_cooldown(
     assert len(ids) == len(set(ids)), "two runs for one reason"
     gap = timedelta(minutes={"1m": 1, "5m": 5, "1h": 60}[cooldown])
     for a, b in zip(loop.created, loop.created[1:], strict=False):
-        # A lost status write forgets last_retrain, but the runs' own times keep the rule.
-        assert b.created - a.created >= gap
+        # A lost status write forgets last_retrain, but the runs' own times keep the rule;
+        # a scheduled run counts from its tick.
+        assert (b.tick or b.created) - (a.tick or a.created) >= gap
     assert len(loop.created) <= 4 * ((now - T0) // timedelta(days=1) + 1)  # maxPerDay 4
 
 
@@ -508,3 +516,92 @@ def test_final_outcomes_are_kept_and_announced_once() -> None:
     loop.deployment = replace(FOLLOWING, target=5, stable=5)
     assert loop.reconcile(T0 + timedelta(seconds=90)).events == []
     assert loop.records[0].outcome == "RolledOut"
+
+
+# --- found in review ------------------------------------------------------------------------
+
+
+def test_a_version_left_undecided_by_a_newer_one_is_superseded_and_blocks_nothing() -> None:
+    # Action Retrain: v5 waits for approval; a newer version (v6, from elsewhere) makes
+    # promotion decide v6 instead, and v5 is never decided.
+    loop = Loop(spec_of(action="Retrain", cooldown="1m"))
+    loop.reconcile(T0, drifted=True, episode=EPISODE)
+    name = loop.created[0].name
+    loop.runs[name] = replace(loop.runs[name], phase="Succeeded", version=5, completed=T0)
+    loop.model = ModelFacts(
+        champion=3, versions={5: VersionFacts(awaiting_approval=True)}, latest=5
+    )
+    loop.reconcile(T0 + timedelta(minutes=1), drifted=True, episode=EPISODE)
+    assert loop.records[0].outcome == "AwaitingApproval"
+    loop.model = ModelFacts(champion=3, versions={5: VersionFacts(), 6: VersionFacts()}, latest=6)
+    plan = loop.reconcile(T0 + timedelta(minutes=2))
+    assert loop.records[0].outcome == "Superseded"  # never back to Evaluating
+    assert plan.status.state != "Training"
+    fresh = Loop(spec_of(action="Retrain", cooldown="1m"))
+    fresh.reconcile(T0, drifted=True, episode=EPISODE)
+    run = fresh.created[0].name
+    fresh.runs[run] = replace(fresh.runs[run], phase="Succeeded", version=5, completed=T0)
+    fresh.model = ModelFacts(champion=3, versions={5: VersionFacts(), 6: VersionFacts()}, latest=6)
+    later = fresh.reconcile(T0 + timedelta(minutes=2))
+    assert fresh.records[0].outcome == "Superseded"
+    assert "edgeml promote <model> --version 5" in fresh.records[0].message
+    assert later.status.state == "Idle"
+
+
+def test_the_daily_limit_counts_every_run_not_only_the_ten_listed() -> None:
+    spec = spec_of(action="RetrainAndDeploy", cooldown="10s", retraining={"maxPerDay": 20})
+    runs = [
+        RunFacts(f"r{i:02d}", "Drift", f"id{i}", T0 - timedelta(minutes=30 * i), "Succeeded",
+                 version=10 + i, completed=T0 - timedelta(minutes=30 * i))
+        for i in range(20)
+    ]  # fmt: skip
+    # Each was champion once, and has been succeeded: none in flight, none rejected.
+    model = ModelFacts(champion=3, versions={10 + i: VersionFacts("Promoted") for i in range(20)})
+    plan = plan_retraining(
+        policy_of(spec, drifted=True, episode=EPISODE),
+        None, [], None, runs, model, FOLLOWING, T0 + timedelta(minutes=1),
+    )  # fmt: skip
+    assert len(plan.records) == 10  # status keeps ten
+    assert plan.status.state == "DailyLimit"
+    assert plan.create is None
+
+
+def test_runs_beyond_the_listed_ten_are_not_announced_again_and_again() -> None:
+    runs = [
+        RunFacts(f"r{i:02d}", "Drift", f"id{i}", T0 - timedelta(hours=i + 1), "Failed",
+                 completed=T0 - timedelta(hours=i + 1), failure="x")
+        for i in range(15)
+    ]  # fmt: skip
+    spec = spec_of(action="RetrainAndDeploy", cooldown="10s")
+    first = plan_retraining(policy_of(spec), None, [], None, runs, ModelFacts(), FOLLOWING, T0)
+    again = plan_retraining(
+        policy_of(spec), first.status, first.records, None, runs, ModelFacts(), FOLLOWING, T0
+    )
+    assert len([e for e in first.events if e.reason == "RetrainFailed"]) == 10
+    assert again.events == []
+
+
+def test_a_schedule_as_long_as_its_cooldown_runs_at_every_tick() -> None:
+    # Every six hours with the default 6h cooldown; the operator gets to each tick a few
+    # seconds late, as it does.
+    loop = Loop(spec_of(schedule="0 */6 * * *", cooldown="6h"))
+    noon = T0.replace(hour=12)
+    for tick in range(4):
+        loop.reconcile(noon + timedelta(hours=6 * tick, seconds=5 - tick))  # less late each time
+        for run in loop.created:
+            if loop.runs[run.name].phase == "Pending":
+                loop.finish(run.name, version=4 + tick)
+    assert len(loop.created) == 4
+
+
+def test_turning_retraining_off_drops_the_condition_and_keeps_the_counters() -> None:
+    loop = Loop(spec_of(action="RetrainAndDeploy", cooldown="1m"))
+    loop.reconcile(T0, drifted=True, episode=EPISODE)
+    assert loop.status is not None
+    counted = loop.status.counting_since
+    loop.spec = spec_of(action="Alert")
+    plan = loop.reconcile(T0 + timedelta(minutes=1), drifted=True, episode=EPISODE)
+    assert plan.condition is None
+    assert plan.create is None
+    assert plan.status.state == "Disabled"
+    assert plan.status.counting_since == counted

@@ -93,4 +93,4 @@ def test_a_champion_that_cannot_run_on_these_rows_gives_a_note_not_an_error() ->
     )  # fmt: skip
     assert score.metrics == {}
     assert score.run_metrics == {}
-    assert "champion version 4 could not be run on these rows" in score.notes[0]
+    assert "champion version 4 could not be scored on these rows" in score.notes[0]
