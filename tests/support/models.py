@@ -91,6 +91,15 @@ def train_version(
     return Trained(int(summary["modelVersion"]), summary["sha256"], summary["runId"])
 
 
+_DECIDED_TAGS = ("edgeml.io/promoted-", "edgeml.io/promotion", "edgeml.io/approval-id")
+
+
+def _lineage_tags(tags: dict[str, str] | None) -> dict[str, str]:
+    """A source version's tags for a copy: its lineage, not its fate (what promotion
+    decided for the source is not the copy's)."""
+    return {k: v for k, v in (tags or {}).items() if not k.startswith(_DECIDED_TAGS)}
+
+
 def register_again(
     registered_model: str, mlflow_uri: str, of: Trained, *, sha256: str | None = None
 ) -> Trained:
@@ -100,7 +109,7 @@ def register_again(
 
     client = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
     source = client.get_model_version(registered_model, str(of.version))
-    tags = dict(source.tags or {})
+    tags = _lineage_tags(source.tags)
     if sha256 is not None:
         tags["edgeml.io/sha256"] = sha256
     made = client.create_model_version(
@@ -160,7 +169,7 @@ def _register_copy(
             tracking_uri=mlflow_uri,
         )
         sha256 = hashlib.sha256((Path(local) / "model.onnx").read_bytes()).hexdigest()
-    tags = {**dict(source.tags or {}), "edgeml.io/sha256": sha256}
+    tags = {**_lineage_tags(source.tags), "edgeml.io/sha256": sha256}
     for key, value in tags.items():
         client.set_model_version_tag(registered_model, str(made.version), key, value)
     return Trained(int(made.version), sha256, run.info.run_id)
