@@ -69,6 +69,18 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         "a gate sets exactly one of min, max, notWorseThanChampionBy or maxSliceGap",
     ),
     (
+        "model-dataset-object-store",
+        "EdgeModel",
+        {"training": {"dataset": {"uri": "s3://bucket/vibration.csv"}}},
+        "s3:// and gs:// datasets are not supported yet",
+    ),
+    (
+        "run-override-object-store",
+        "TrainingRun",
+        {"overrides": {"dataset": {"uri": "gs://bucket/v.csv", "target": "label"}}},
+        "s3:// and gs:// datasets are not supported yet",
+    ),
+    (
         "model-gate-no-limit",
         "EdgeModel",
         {"promotion": {"gates": [{"metric": "f1"}]}},

@@ -181,7 +181,7 @@ def test_spec_errors_the_schema_cannot_catch_become_invalid_spec_and_recover(
     policy = _wait_condition(
         custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "InvalidSpec"
     )
-    assert "minute 61 is outside 0-59" in _condition(policy, "Ready")["message"]
+    assert "spec.schedule: cron '61 * * * *': bad minute" in _condition(policy, "Ready")["message"]
     model = _wait_condition(custom, namespace, "EdgeModel", "vibration", "Ready", "InvalidSpec")
     assert (
         "checks roc_auc, which spec.training.evaluation.metrics does not compute"

@@ -117,6 +117,7 @@ def test_train_registers_a_version_whose_sha256_matches_the_download(
         "edgeml.io/training-run": "it/rf-1",
         "edgeml.io/training-run-uid": config["trainingRunUid"],
         "edgeml.io/trigger": "Manual",
+        "edgeml.io/reason": "integration test",
         "edgeml.io/dataset-sha256": summary["datasetSha256"],
         "edgeml.io/run-id": summary["runId"],
     }

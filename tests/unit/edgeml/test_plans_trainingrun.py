@@ -116,7 +116,7 @@ def test_no_overrides_is_the_template() -> None:
 @pytest.mark.parametrize(
     ("overrides", "changed"),
     [
-        ({"dataset": {"uri": "s3://b/new.csv", "target": "y"}}, "dataset"),
+        ({"dataset": {"uri": "https://data.example/new.csv", "target": "y"}}, "dataset"),
         ({"estimator": {"class": "sklearn.linear_model.LogisticRegression"}}, "estimator"),
         ({"evaluation": {"testFraction": 0.3}}, "evaluation"),
         ({"resources": {"limits": {"cpu": "2"}}}, "resources"),
