@@ -22,6 +22,8 @@ class NodeContext:
     python_bin_dir: str
     online: threading.Event = field(default_factory=threading.Event)
     _ips: dict[str, int] = field(default_factory=dict)
+    _last_ip: int | None = None
+    """The host number last given out (round-robin allocation)."""
     _ip_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -54,7 +56,8 @@ class NodeContext:
         return self.online.is_set()
 
     def claim_ip(self, uid: str, preferred: int | None) -> int:
-        """A host number for the pod: its earlier one if still free, else the lowest free."""
+        """A host number for the pod: its earlier one if still free, else the next free
+        one after the last given out (round robin, so a freed address rests)."""
         with self._ip_lock:
             if uid in self._ips:
                 return self._ips[uid]
@@ -64,9 +67,10 @@ class NodeContext:
                 if preferred is not None
                 and network.FIRST_POD_OCTET <= preferred <= network.LAST_POD_OCTET
                 and preferred not in taken
-                else network.allocate_octet(taken)
+                else network.allocate_octet(taken, self._last_ip)
             )
             self._ips[uid] = octet
+            self._last_ip = octet
             return octet
 
     def release_ip(self, uid: str) -> None:

@@ -71,9 +71,15 @@ def host_veth(uid: str) -> str:
     return f"emlv{uid[:8]}"
 
 
-def allocate_octet(used: Collection[int]) -> int:
-    """The lowest free host number (2..254) in a node's subnet."""
-    for octet in range(FIRST_POD_OCTET, LAST_POD_OCTET + 1):
+def allocate_octet(used: Collection[int], after: int | None = None) -> int:
+    """The first free host number (2..254) in a node's subnet after `after`, wrapping
+    round (as CNI's host-local IPAM does): an address just given back is the last to be
+    given out again. The lowest free one without `after`."""
+    span = list(range(FIRST_POD_OCTET, LAST_POD_OCTET + 1))
+    if after is not None and FIRST_POD_OCTET <= after <= LAST_POD_OCTET:
+        start = span.index(after) + 1
+        span = span[start:] + span[:start]
+    for octet in span:
         if octet not in used:
             return octet
     raise NetworkError("no free pod address: the node's /24 is full")
@@ -185,6 +191,10 @@ def setup_pod(uid: str, index: int, octet: int, who: str) -> None:
         ip(["-n", ns, "link", "set", "eth0", "up"], who)
         ip(["-n", ns, "link", "set", "lo", "up"], who)
         ip(["-n", ns, "route", "add", "default", "via", gateway_ip(index)], who)
+        # The address may have been a deleted pod's seconds ago: the host's neighbour
+        # entry would still name that pod's MAC, and packets would go nowhere until it
+        # expired (up to ~30 s). Forget it, so the first packet asks anew.
+        ip(["neigh", "flush", "to", pod_ip(index, octet)], who, check=False)
     except NetworkError:
         teardown_pod(uid, who)
         raise

@@ -32,3 +32,12 @@ def test_allocate_lowest_free() -> None:
 def test_allocate_full_subnet() -> None:
     with pytest.raises(NetworkError):
         allocate_octet(set(range(2, 255)))
+
+
+def test_addresses_are_given_out_round_robin_so_a_freed_one_rests() -> None:
+    # A pod deleted a moment ago leaves its MAC in the host's neighbour cache: its
+    # address is handed out again only after every other one.
+    assert allocate_octet({2}, after=2) == 3
+    assert allocate_octet(set(), after=5) == 6
+    assert allocate_octet({2, 3}, after=254) == 4  # wraps round
+    assert allocate_octet(set(range(3, 255)), after=100) == 2
