@@ -5,7 +5,7 @@ On the local cluster (`hack/cluster up`): installs the CRDs; starts the operator
 model on the three process nodes (following the champion alias, canary with analysis);
 creates a RetrainAndDeploy DriftPolicy that trains on next season's data; moves the
 clients to that season; and, from then on, kills the operator with SIGKILL after a random
-0.5-6 s of uptime and starts it again at once, until the loop has closed (drift
+0.3-1.5 s of uptime and starts it again at once, until the loop has closed (drift
 detected, trained, promoted, rolled out, drift cleared) and at least `--kills` kills have
 happened. A watcher polls the objects every 0.25 s meanwhile. It then counts, for the
 one trigger: TrainingRuns, training Jobs, registered versions carrying the run's uid,
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             while closed_at is None or kills < args.kills:
                 if time.monotonic() - started > TIMEOUT_S:
                     raise SystemExit(f"the loop did not close within {TIMEOUT_S} s ({kills} kills)")
-                time.sleep(rng.uniform(0.5, 3.0))
+                time.sleep(rng.uniform(0.3, 1.5))
                 operator.kill()
                 kills += 1
                 operator.start()
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     body_md = run_section(
         "The closed loop under operator kills",
         f"The loop of tests/e2e/test_retraining.py (drift → TrainingRun → fair comparison → "
-        f"promotion → canary → drift cleared) with the operator SIGKILLed at random (0.5-3 s "
+        f"promotion → canary → drift cleared) with the operator SIGKILLed at random (0.3-1.5 s "
         f"of uptime each, seed {args.seed}) and restarted at once: {in_loop} kills before the "
         f"loop closed, after {closed_at:.0f} s (about 45 s undisturbed, in the e2e test's "
         f"run), {kills - in_loop} more after it.\n\n"
