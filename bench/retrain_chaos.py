@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from rollout_scale import install_crds
 
 from localcluster.settings import Settings
 from support.drift import Clients
-from support.operator import OperatorProcess
+from support.operator import OperatorProcess, in_cluster_operator_stood_down
 from support.retraining import (
     ERRORS_ONLY,
     policy_runs,
@@ -117,16 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
     batch = client.BatchV1Api(api)
     install_crds(api)
-    # An in-cluster operator (from hack/demo) would reconcile the bench's namespace too,
-    # and no kill would stop it: it stands down for the bench, as for the tests.
-    apps = client.AppsV1Api(api)
-    try:
-        replicas = apps.read_namespaced_deployment_scale("edgeml", "edgeml-system").spec.replicas
-        apps.patch_namespaced_deployment_scale("edgeml", "edgeml-system", {"spec": {"replicas": 0}})
-    except client.ApiException as err:
-        if err.status != 404:
-            raise
-        replicas = None
+    cleanup = ExitStack()
+    cleanup.enter_context(in_cluster_operator_stood_down(api))
     namespace = f"bench-loop-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": namespace}})
     log = Path(tempfile.mkstemp(prefix="edgeml-bench-loop-", suffix=".log")[1])
@@ -190,10 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             watcher.close()
         operator.stop()
         core.delete_namespace(namespace)
-        if replicas:
-            apps.patch_namespaced_deployment_scale(
-                "edgeml", "edgeml-system", {"spec": {"replicas": replicas}}
-            )
+        cleanup.close()
     assert watcher is not None
     counts = {
         "TrainingRuns for the drift trigger": len(runs),

@@ -157,25 +157,16 @@ def operator_kubeconfig(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Path]:
     """A kubeconfig with the operator's ServiceAccount token (RBAC as the chart grants it)."""
-    from support.operator import identity_kubeconfig, install_identity
+    from support.operator import (
+        identity_kubeconfig,
+        in_cluster_operator_stood_down,
+        install_identity,
+    )
 
     install_identity(api_client)
-    # An in-cluster operator (from hack/demo) would also reconcile the tests' namespaces:
-    # it stands down while the tests run, and comes back as it was at the end.
-    apps = client.AppsV1Api(api_client)
-    try:
-        replicas = apps.read_namespaced_deployment_scale("edgeml", "edgeml-system").spec.replicas
-        apps.patch_namespaced_deployment_scale("edgeml", "edgeml-system", {"spec": {"replicas": 0}})
-    except client.ApiException as err:
-        if err.status != 404:
-            raise
-        replicas = None
-    yield identity_kubeconfig(
-        api_client, cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "kubeconfig"
-    )
-    if replicas:
-        apps.patch_namespaced_deployment_scale(
-            "edgeml", "edgeml-system", {"spec": {"replicas": replicas}}
+    with in_cluster_operator_stood_down(api_client):
+        yield identity_kubeconfig(
+            api_client, cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "kubeconfig"
         )
 
 

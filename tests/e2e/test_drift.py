@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from support.operator import OperatorProcess
 from support.prometheus import pod_targets, prometheus, scrape_config
 from support.rollout import GROUP, VERSION, Rollout
 from support.wait import wait_for
-from support.webhooks import Receiver, receiver, receiver_secret
+from support.webhooks import Receiver, receiver_secret
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -39,19 +38,6 @@ NAME = "vibration-edge"
 POLICY = "vibration-drift"
 SHIFTED_ZONE, SHIFTED_NODE = "site-c", "edge-proc-2"
 WINDOW_S, INTERVAL_S = 60, 5
-
-
-@pytest.fixture
-def webhook() -> Iterator[Receiver]:
-    with receiver() as r:
-        yield r
-
-
-@pytest.fixture
-def clients(core: client.CoreV1Api, namespace: str) -> Iterator[Clients]:
-    c = Clients(core, namespace, NAME, MODEL)
-    yield c
-    c.close()
 
 
 def _policy(custom: client.CustomObjectsApi, namespace: str) -> dict[str, Any]:

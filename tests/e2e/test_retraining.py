@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,26 +34,13 @@ from support.retraining import (
 )
 from support.rollout import GROUP, VERSION, Rollout
 from support.wait import wait_for
-from support.webhooks import Receiver, receiver, receiver_secret
+from support.webhooks import Receiver, receiver_secret
 
 pytestmark = pytest.mark.timeout(900)
 
 MODEL, NAME, POLICY = "vibration", "vibration-edge", "vibration-drift"
 WINDOW_S, INTERVAL_S = 60, 5
 TRAINING_TIMEOUT = 240
-
-
-@pytest.fixture
-def webhook() -> Iterator[Receiver]:
-    with receiver() as r:
-        yield r
-
-
-@pytest.fixture
-def clients(core: client.CoreV1Api, namespace: str) -> Iterator[Clients]:
-    c = Clients(core, namespace, NAME, MODEL)
-    yield c
-    c.close()
 
 
 def _get(custom: client.CustomObjectsApi, namespace: str, plural: str, name: str) -> Any:

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,28 @@ def install_identity(api: client.ApiClient) -> None:
             field_manager="edgeml-tests",
             force_conflicts=True,
         )
+
+
+@contextmanager
+def in_cluster_operator_stood_down(api: client.ApiClient) -> Iterator[None]:
+    """An in-cluster operator (from hack/demo) reconciles every namespace, so it would
+    act in a test's or a bench's namespace too, and no kill of ours would stop it: it
+    stands down for the block and comes back as it was."""
+    apps = client.AppsV1Api(api)
+    try:
+        replicas = apps.read_namespaced_deployment_scale("edgeml", "edgeml-system").spec.replicas
+        apps.patch_namespaced_deployment_scale("edgeml", "edgeml-system", {"spec": {"replicas": 0}})
+    except client.ApiException as err:
+        if err.status != 404:
+            raise
+        replicas = None
+    try:
+        yield
+    finally:
+        if replicas:
+            apps.patch_namespaced_deployment_scale(
+                "edgeml", "edgeml-system", {"spec": {"replicas": replicas}}
+            )
 
 
 def identity_kubeconfig(api: client.ApiClient, admin_kubeconfig: str, path: Path) -> Path:
