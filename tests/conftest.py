@@ -19,6 +19,7 @@ from kubernetes import client, config
 
 from localcluster.settings import Settings
 from support.cluster import ClusterHandle, cluster_cli
+from support.objectstore import Bucket, new_bucket
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -69,6 +70,16 @@ def apps(api_client: client.ApiClient) -> client.AppsV1Api:
 @pytest.fixture(scope="session")
 def batch(api_client: client.ApiClient) -> client.BatchV1Api:
     return client.BatchV1Api(api_client)
+
+
+@pytest.fixture
+def bucket(cluster: ClusterHandle) -> Iterator[Bucket]:
+    """A fresh bucket on the local cluster's object store, removed afterwards."""
+    if cluster.settings is None:
+        pytest.skip("no object store: a foreign cluster (KUBECONFIG) has none of ours")
+    made = new_bucket(cluster.settings)
+    yield made
+    made.remove()
 
 
 @pytest.fixture

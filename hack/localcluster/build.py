@@ -25,6 +25,7 @@ from localcluster.settings import (
     HELM_VERSION,
     KUBERNETES_VERSION,
     KWOK_VERSION,
+    VERSITYGW_VERSION,
     Settings,
 )
 
@@ -103,6 +104,11 @@ MODULES = (
     GoModule("kwok", KWOK_VERSION, (Target("kwok", "sigs.k8s.io/kwok/cmd/kwok"),)),
     GoModule("etcd", ETCD_VERSION, (Target("etcd", "go.etcd.io/etcd/server/v3"),)),
     GoModule("helm", HELM_VERSION, (Target("helm", "helm.sh/helm/v3/cmd/helm"),)),
+    GoModule(
+        "versitygw",
+        VERSITYGW_VERSION,
+        (Target("versitygw", "github.com/versity/versitygw/cmd/versitygw"),),
+    ),
 )
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from localcluster import build, components, fleet, pki
+from localcluster import build, components, fleet, objectstore, pki
 from localcluster.processes import (
     Component,
     ComponentError,
@@ -27,7 +27,7 @@ from localcluster.processes import (
     port_in_use,
     terminate,
 )
-from localcluster.settings import Settings
+from localcluster.settings import S3_BUCKET, Settings
 
 # Names of the network objects the node agent creates (see localcluster.agent.network).
 NETNS_PREFIX = "emlp-"
@@ -161,6 +161,8 @@ def up(
         kwok_names = {s.name for s in specs if s.simulator == "kwok"}
         say(f"  kwok nodes               {len(kwok_names)} ({created} created, {removed} removed)")
         _ensure(sup, components.mlflow(settings), say)
+        _ensure(sup, components.object_store(settings), say)
+        objectstore.ensure_bucket(settings, S3_BUCKET)
         if process_nodes:
             ready = _leases_renewed(settings, {s.name for s in process_nodes})
             _ensure(sup, components.node_agent(settings, ready), say)
@@ -206,6 +208,7 @@ COMPONENT_ORDER = (
     "kube-scheduler",
     "kwok",
     "mlflow",
+    "s3",
     "node-agent",
 )
 
@@ -284,6 +287,7 @@ def leftovers(settings: Settings) -> list[str]:
         ("kube-scheduler", p.scheduler),
         ("kwok", p.kwok),
         ("mlflow", p.mlflow),
+        ("s3", p.s3),
     ):
         if port_in_use(port):
             found.append(f"port {port} ({name}'s) still answers")

@@ -15,7 +15,7 @@ from localcluster import build
 from localcluster.agent.network import KWOK_POD_CIDR
 from localcluster.pki import SERVICE_CLUSTER_IP_RANGE
 from localcluster.processes import Component
-from localcluster.settings import HACK_DIR, Settings
+from localcluster.settings import HACK_DIR, S3_ACCESS_KEY, S3_SECRET_KEY, Settings
 
 # Lease and grace periods short enough that tests see an offline node go NotReady
 # in about 20 s, instead of the 40-50 s a production cluster waits.
@@ -222,6 +222,29 @@ def mlflow(settings: Settings) -> Component:
     )
 
 
+def object_store(settings: Settings) -> Component:
+    """versitygw over a plain directory: a real S3 server (signatures, ETags, listing),
+    each top-level directory a bucket."""
+    p = settings.ports
+    data = settings.cluster_dir / "s3"
+    data.mkdir(parents=True, exist_ok=True)
+    return Component(
+        name="s3",
+        argv=[
+            str(build.binary(settings, "versitygw")),
+            f"--port=127.0.0.1:{p.s3}",
+            "--health=/health",
+            "--quiet",
+            "posix",
+            str(data),
+        ],
+        env={"ROOT_ACCESS_KEY_ID": S3_ACCESS_KEY, "ROOT_SECRET_ACCESS_KEY": S3_SECRET_KEY},
+        ports=(p.s3,),
+        ready=_probe(f"http://127.0.0.1:{p.s3}/health"),
+        ready_timeout=30,
+    )
+
+
 def node_agent(settings: Settings, ready: Callable[[], bool]) -> Component:
     """The process node agent; `ready` tells when its nodes report Ready."""
     p = settings.ports
@@ -236,6 +259,7 @@ def node_agent(settings: Settings, ready: Callable[[], bool]) -> Component:
             f"--nodes-file={nodes_file(settings)}",
             f"--forward-port={p.apiserver}",
             f"--forward-port={p.mlflow}",
+            f"--forward-port={p.s3}",
             f"--forward-port={p.webhook}",
             f"--python-bin-dir={settings.python.parent}",
         ],
@@ -251,6 +275,7 @@ def describe(settings: Settings) -> str:
         {
             "kubeconfig": str(settings.kubeconfig),
             "mlflow": settings.mlflow_uri,
+            "s3": settings.s3_endpoint,
             "apiserver": f"https://127.0.0.1:{settings.ports.apiserver}",
             "logs": str(settings.log_dir),
         }

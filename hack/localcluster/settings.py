@@ -14,6 +14,7 @@ KUBERNETES_VERSION = "v1.35.4"
 KWOK_VERSION = "v0.8.0"
 ETCD_VERSION = "v3.6.6"
 HELM_VERSION = "v3.21.4"
+VERSITYGW_VERSION = "v1.8.0"
 
 # Every process the cluster starts carries this variable; `down` finds strays by it.
 MARKER_ENV = "EDGEML_LOCAL_CLUSTER"
@@ -34,6 +35,8 @@ class Ports:
     scheduler: int = field(default_factory=lambda: _port("SCHEDULER", 16259))
     kwok: int = field(default_factory=lambda: _port("KWOK", 16270))
     mlflow: int = field(default_factory=lambda: _port("MLFLOW", 15000))
+    s3: int = field(default_factory=lambda: _port("S3", 19000))
+    """The S3-compatible object store (versitygw), forwarded into every pod like MLflow."""
     webhook: int = field(default_factory=lambda: _port("WEBHOOK", 19093))
     """Not a server of the cluster: a loopback port forwarded into every pod, like the API
     server's and MLflow's, so a webhook receiver on the host (the demo's) hears the
@@ -100,3 +103,16 @@ class Settings:
     @property
     def mlflow_uri(self) -> str:
         return f"http://127.0.0.1:{self.ports.mlflow}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        """The object store's endpoint URL, the same on the host and inside every pod."""
+        return f"http://127.0.0.1:{self.ports.s3}"
+
+
+# The object store's root account. A throwaway cluster on loopback: fixed, so tests and
+# the demo can write the Secret pods read it with. Never reuse these anywhere else.
+S3_ACCESS_KEY = "edgeml-local"
+S3_SECRET_KEY = "edgeml-local-secret"  # noqa: S105
+S3_BUCKET = "edgeml"
+"""A bucket `up` creates, for the demo's data."""

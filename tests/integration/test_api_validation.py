@@ -69,16 +69,63 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         "a gate sets exactly one of min, max, notWorseThanChampionBy or maxSliceGap",
     ),
     (
-        "model-dataset-object-store",
+        "model-dataset-gs",
         "EdgeModel",
-        {"training": {"dataset": {"uri": "s3://bucket/vibration.csv"}}},
-        "s3:// and gs:// datasets are not supported yet",
+        {"training": {"dataset": {"uri": "gs://bucket/vibration.csv"}}},
+        "gs:// datasets are not supported yet",
     ),
     (
-        "run-override-object-store",
+        "run-override-gs",
         "TrainingRun",
         {"overrides": {"dataset": {"uri": "gs://bucket/v.csv", "target": "label"}}},
-        "s3:// and gs:// datasets are not supported yet",
+        "gs:// datasets are not supported yet",
+    ),
+    (
+        "model-dataset-s3-bad-bucket",
+        "EdgeModel",
+        {"training": {"dataset": {"uri": "s3://Bad_Bucket/v.csv"}}},
+        "an s3:// URI is s3://BUCKET/KEY or s3://BUCKET/PREFIX/",
+    ),
+    (
+        "model-dataset-s3-options-on-http",
+        "EdgeModel",
+        {"training": {"dataset": {"uri": "https://data.example/v.csv", "s3": {}}}},
+        "s3: applies to s3:// datasets only",
+    ),
+    (
+        "model-dataset-s3-header-credentials",
+        "EdgeModel",
+        {
+            "training": {
+                "dataset": {
+                    "uri": "s3://bucket/v.csv",
+                    "credentialsSecretRef": {"name": "keys", "key": "token"},
+                }
+            }
+        },
+        "an s3:// dataset's keys go in s3.credentialsSecretRef",
+    ),
+    (
+        "model-dataset-newest-of-one-object",
+        "EdgeModel",
+        {"training": {"dataset": {"uri": "s3://bucket/v.csv", "select": "Newest"}}},
+        "select: Newest applies to an s3:// prefix",
+    ),
+    (
+        "model-dataset-s3-endpoint-path",
+        "EdgeModel",
+        {
+            "training": {
+                "dataset": {"uri": "s3://bucket/v/", "s3": {"endpoint": "http://h:9000/x/y"}}
+            }
+        },
+        "spec.training.dataset.s3.endpoint in body should match",
+    ),
+    (
+        "policy-newdata-interval-short",
+        "DriftPolicy",
+        {"newData": {"interval": "1s"}},
+        "newData.interval must be between 10s and 24h",
     ),
     (
         "model-gate-no-limit",

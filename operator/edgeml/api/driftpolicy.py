@@ -138,8 +138,31 @@ class Retraining(KubeModel):
     one is caught up once."""
     overrides: TrainingOverrides | None = None
     """What a retrain trains on instead of the model's training template, for example
-    the dataset of the newest data. To combine old and new data, point the dataset at a
-    file holding both (a retrain trains on exactly one dataset)."""
+    the newest partition only (`dataset.select: Newest` on an s3:// prefix). Old and new
+    data together: an s3:// prefix with `select: All` (the default) reads every object
+    under it as one table, so new objects landing there are trained on with the old."""
+
+
+class NewData(KubeModel):
+    """Retrain when the data a retrain reads changed since the champion was trained."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.interval) || (duration(self.interval) >= duration('10s')"
+                    " && duration(self.interval) <= duration('24h'))",
+                    "message": "newData.interval must be between 10s and 24h",
+                }
+            ]
+        }
+    )
+
+    interval: Duration = "5m"
+    """How often the operator looks at the dataset: the objects under an s3:// prefix
+    (their keys and ETags), or an http(s) dataset's ETag or Last-Modified (a HEAD
+    request). A file:// dataset lives on a volume only the training pod mounts, so it
+    cannot be watched: the policy is InvalidSpec."""
 
 
 class DriftPolicySpec(KubeModel):
@@ -149,8 +172,10 @@ class DriftPolicySpec(KubeModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "has(self.dataDrift) || has(self.conceptDrift) || has(self.schedule)",
-                    "message": "set at least one of dataDrift, conceptDrift or schedule",
+                    "rule": "has(self.dataDrift) || has(self.conceptDrift) || has(self.schedule)"
+                    " || has(self.newData) || (has(self.codeChange) && self.codeChange)",
+                    "message": "set at least one of dataDrift, conceptDrift, schedule, newData "
+                    "or codeChange",
                 }
             ]
         }
@@ -165,6 +190,14 @@ class DriftPolicySpec(KubeModel):
     schedule: Cron | None = None
     """Retrain on this schedule too (UTC), whatever the action; with action Alert the
     scheduled versions wait for approval as with Retrain."""
+    new_data: NewData | None = None
+    """Retrain, whatever the action, when the data changed since the champion was
+    trained (a new or replaced object under the prefix, a new ETag): once per data
+    version. Versions wait for approval unless the action is RetrainAndDeploy."""
+    code_change: bool = False
+    """Retrain, whatever the action, when the EdgeModel's training template (estimator
+    and its parameters, columns, evaluation) or the training image differs from the one
+    the champion was trained with: once per template."""
     action: Literal["Alert", "Retrain", "RetrainAndDeploy"] = "Alert"
     """Alert: conditions, Events and notifications only. Retrain: also create a
     TrainingRun when drift is detected; the version it registers waits for a person's
@@ -321,6 +354,26 @@ RetrainingState = Literal[
 ]
 
 
+class NewDataStatus(KubeModel):
+    """What the operator saw of the dataset at its last look."""
+
+    uri: str = ""
+    """The dataset looked at (the policy's override, else the model's)."""
+    data_version: str | None = None
+    """The data version now (None until a look succeeds)."""
+    objects: int | None = None
+    """How many objects the dataset reads now (s3:// only)."""
+    newest: str | None = None
+    """The most recently modified of them."""
+    baseline: str | None = None
+    """What the data version is compared with when the champion records none (the first
+    version seen)."""
+    checked: datetime | None = None
+    """When the operator last looked (successfully or not)."""
+    error: str | None = None
+    """Why the last look failed, when it did; the last good data version is kept."""
+
+
 class RetrainingStatus(KubeModel):
     """The governor's memory and decision, so a restart resumes it."""
 
@@ -385,3 +438,7 @@ class DriftPolicyStatus(StatusBase):
     triggered_runs: list[TriggeredRun] = Field(default_factory=list)
     """Recent TrainingRuns this policy created, newest first (at most 10), each with what
     became of it."""
+    new_data: NewDataStatus | None = None
+    """The newData trigger's last look at the dataset."""
+    code_change_baseline: str | None = None
+    """The template digest codeChange compares with when the champion records none."""

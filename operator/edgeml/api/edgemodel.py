@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from edgeml.api.common import (
     KubeModel,
@@ -22,30 +23,66 @@ DEFAULT_METRICS: tuple[Metric, ...] = ("accuracy", "f1")
 
 
 UNSUPPORTED_DATASET = (
-    "s3:// and gs:// datasets are not supported yet: use file:// (a mounted volume or "
-    "PVC) or http(s)://"
+    "gs:// datasets are not supported yet: use s3:// (AWS S3 or an S3-compatible store), "
+    "file:// (a mounted volume or PVC) or http(s)://"
 )
+S3_BUCKET_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 
 
 def _supported_scheme(uri: str) -> str:
-    if not uri.startswith(("file://", "http://", "https://")):
+    if not uri.startswith(("file://", "http://", "https://", "s3://")):
         raise ValueError(UNSUPPORTED_DATASET)
     return uri
+
+
+class S3Options(KubeModel):
+    """How to reach the object store of an s3:// dataset."""
+
+    endpoint: Annotated[str, StringConstraints(pattern=r"^https?://[^/\s]+/?$", max_length=512)] | (
+        None
+    ) = None
+    """The store's URL for an S3-compatible store (MinIO, Ceph RGW, versitygw...), for
+    example https://minio.storage:9000; AWS S3 when omitted. Requests to an endpoint use
+    path-style addressing."""
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,32}$")] = "us-east-1"
+    """The region requests are signed for."""
+    credentials_secret_ref: LocalObjectReference | None = None
+    """A Secret with the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally
+    AWS_SESSION_TOKEN). Requests are unsigned (a public bucket) when omitted: no ambient
+    identity is ever used. For the NewData trigger the operator reads this Secret itself,
+    and only when it carries the label edgeml.io/dataset-credentials=true."""
 
 
 class Dataset(KubeModel):
     """Where the training data is and how to read it."""
 
-    # Refused until the training program reads object stores: nothing the API accepts may
-    # fail only inside a Job.
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
                     "rule": "self.uri.startsWith('file://') || self.uri.startsWith('http://')"
-                    " || self.uri.startsWith('https://')",
+                    " || self.uri.startsWith('https://') || self.uri.startsWith('s3://')",
                     "message": f"uri: {UNSUPPORTED_DATASET}",
-                }
+                },
+                {
+                    "rule": f"!self.uri.startsWith('s3://') || self.uri.matches('{S3_BUCKET_URI}')",
+                    "message": "uri: an s3:// URI is s3://BUCKET/KEY or s3://BUCKET/PREFIX/, "
+                    "with a bucket name of 3-63 lowercase letters, digits, dots and hyphens",
+                },
+                {
+                    "rule": "!has(self.s3) || self.uri.startsWith('s3://')",
+                    "message": "s3: applies to s3:// datasets only",
+                },
+                {
+                    "rule": "!self.uri.startsWith('s3://') || !has(self.credentialsSecretRef)",
+                    "message": "credentialsSecretRef is an http(s) Authorization header; an "
+                    "s3:// dataset's keys go in s3.credentialsSecretRef",
+                },
+                {
+                    "rule": "!has(self.select) || self.select == 'All' || "
+                    "(self.uri.startsWith('s3://') && self.uri.endsWith('/'))",
+                    "message": "select: Newest applies to an s3:// prefix (a uri ending in /)",
+                },
             ]
         }
     )
@@ -55,8 +92,10 @@ class Dataset(KubeModel):
         StringConstraints(pattern=r"^(file|https?|s3|gs)://.+", max_length=2048),
         AfterValidator(_supported_scheme),
     ]
-    """The data's location: file:// (including mounted volumes, e.g. a PVC) or http(s)://.
-    s3:// and gs:// are refused until they are supported."""
+    """The data's location: file:// (including mounted volumes, e.g. a PVC), http(s)://,
+    or s3://BUCKET/KEY; s3://BUCKET/PREFIX/ (ending in /) reads the objects under the
+    prefix whose names end in the format's suffix (.csv, .parquet). gs:// is refused until
+    it is supported."""
     format: Literal["csv", "parquet"] = "csv"
     """The file format."""
     target: Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -72,7 +111,29 @@ class Dataset(KubeModel):
     slice_column: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     """A column to report per-slice metrics on (for example a site); not used as a feature."""
     credentials_secret_ref: SecretKeyReference | None = None
-    """A Secret holding credentials for an http(s) or object-store dataset."""
+    """A key of a Secret sent as the Authorization header of an http(s) dataset."""
+    s3: S3Options | None = None
+    """The object store of an s3:// dataset (endpoint, region, keys)."""
+    select: Literal["All", "Newest"] = "All"
+    """For an s3:// prefix: All reads every matching object under it, in key order, as one
+    table (old and new data together); Newest reads only the most recently modified one
+    (the newest partition)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Dataset:
+        s3 = self.uri.startswith("s3://")
+        if self.s3 is not None and not s3:
+            raise ValueError("s3: applies to s3:// datasets only")
+        if s3 and self.credentials_secret_ref is not None:
+            raise ValueError(
+                "credentialsSecretRef is an http(s) Authorization header; an s3:// dataset's "
+                "keys go in s3.credentialsSecretRef"
+            )
+        if s3 and not re.match(S3_BUCKET_URI, self.uri):
+            raise ValueError("uri: an s3:// URI is s3://BUCKET/KEY or s3://BUCKET/PREFIX/")
+        if self.select == "Newest" and not (s3 and self.uri.endswith("/")):
+            raise ValueError("select: Newest applies to an s3:// prefix (a uri ending in /)")
+        return self
 
 
 class Estimator(KubeModel):
@@ -218,6 +279,12 @@ class ModelVersion(KubeModel):
     """The MLflow run that produced it."""
     dataset_digest: str | None = None
     """The sha256 of the training data."""
+    data_version: str | None = None
+    """The version of the data it was trained on (from the objects' ETags or the http
+    ETag/Last-Modified): a DriftPolicy's newData trigger compares it with the data now."""
+    template_digest: str | None = None
+    """The digest of the training template it was trained with (estimator, columns,
+    evaluation, image): a DriftPolicy's codeChange trigger compares it."""
     training_run: str | None = None
     """The TrainingRun that produced it."""
     metrics: dict[str, float] = Field(default_factory=dict)
@@ -228,7 +295,7 @@ class ModelVersion(KubeModel):
     """What an edge inference pod should request for it (`cpu`, `memory`), from the
     training profile; EdgeDeployments without spec.serving.resources use it."""
     trigger: str | None = None
-    """Why it was trained: Manual, Schedule, Drift or NewData."""
+    """Why it was trained: Manual, Schedule, Drift, NewData or CodeChange."""
     trigger_id: str | None = None
     """The id that follows the retrain from its trigger to the rollout (absent for runs
     no DriftPolicy or `edgeml retrain` started)."""

@@ -24,7 +24,7 @@ class TrainingOverrides(KubeModel):
     """Run the Job with these resources instead."""
 
 
-Trigger = Literal["Manual", "Schedule", "Drift", "NewData"]
+Trigger = Literal["Manual", "Schedule", "Drift", "NewData", "CodeChange"]
 
 
 class TrainingRunSpec(KubeModel):

@@ -20,10 +20,14 @@ from edgeml.api.edgedeployment import MetricsSource
 from edgeml.api.notify import Receiver
 from edgeml.config import OperatorConfig
 from edgeml.controllers.notify import deliver, read_targets
+from edgeml.datasource.errors import DataSourceError
+from edgeml.datasource.probe import observe
+from edgeml.datasource.s3 import ACCESS_KEY as S3_ACCESS_KEY
+from edgeml.datasource.s3 import SECRET_KEY as S3_SECRET_KEY
 from edgeml.drift.baseline import Baseline, BaselineFormatError, parse_baseline
 from edgeml.drift.windows import WindowCounts, WindowFormatError, by_version, parse_pod_window
 from edgeml.kube.apply import CreateRefusedError, create_custom
-from edgeml.kube.reads import get_custom, list_custom, list_nodes_raw, list_pods_raw
+from edgeml.kube.reads import get_custom, get_secret, list_custom, list_nodes_raw, list_pods_raw
 from edgeml.kube.scrape import Source, scrape
 from edgeml.metrics import DRIFT
 from edgeml.objects.inference import selector
@@ -38,6 +42,7 @@ from edgeml.plans.driftpolicy import (
     NOTIFIED,
     DriftWorld,
     evaluation_due,
+    model_spec_of,
     source_of,
     window_of,
 )
@@ -45,6 +50,13 @@ from edgeml.plans.notifications import RETRAIN_ALERT_NAME as RETRAIN_ALERT
 from edgeml.plans.notifications import Send, notified_condition
 from edgeml.plans.parsing import Parsed
 from edgeml.plans.retraining import RETRAINING, CreateRun, RunFacts
+from edgeml.plans.triggers import (
+    DATASET_CREDENTIALS_LABEL,
+    DataLook,
+    look_due,
+    watch_problem,
+    watched_dataset,
+)
 from edgeml.prometheus import PrometheusUnavailableError, window_counts
 from edgeml.registry.client import RegistryUnavailableError, get_baseline
 
@@ -145,6 +157,74 @@ def _baselines(
     return found, missing
 
 
+def _dataset_secret(
+    namespace: str, name: str
+) -> tuple[dict[str, str] | None, tuple[str, str] | None]:
+    """A dataset credentials Secret's data, or (reason, message) of why it is not used."""
+    secret = get_secret(namespace, name)
+    if secret is None:
+        return None, ("CredentialsSecretNotFound", f"Secret {name} does not exist")
+    labels, data = secret
+    if labels.get(DATASET_CREDENTIALS_LABEL) != "true":
+        return None, (
+            "CredentialsSecretNotLabelled",
+            f"Secret {name} is not labelled {DATASET_CREDENTIALS_LABEL}=true, so the operator "
+            "does not read it (training Jobs still mount it)",
+        )
+    return data, None
+
+
+def look_at_dataset(
+    parsed: Parsed[Any, Any], model: Mapping[str, Any] | None, now: datetime
+) -> DataLook | None:
+    """Look at the dataset a retrain would read, when the policy watches it and a look is
+    due: its data version, or why it cannot be had (the last good one is kept)."""
+    if parsed.obj is None:
+        return None
+    spec = parsed.obj.spec
+    if spec.new_data is None:
+        return None
+    dataset = watched_dataset(model_spec_of(model), spec)
+    if dataset is None or watch_problem(dataset) is not None:
+        return None
+    old = parsed.status.new_data if parsed.status is not None else None
+    if not look_due(spec, old, dataset.uri, now):
+        return None
+    namespace = parsed.metadata.namespace or ""
+    credentials: dict[str, str] | None = None
+    authorization: str | None = None
+    problem: tuple[str, str] | None = None
+    if dataset.s3 is not None and dataset.s3.credentials_secret_ref is not None:
+        ref = dataset.s3.credentials_secret_ref
+        credentials, problem = _dataset_secret(namespace, ref.name)
+        if credentials is not None and not (
+            credentials.get(S3_ACCESS_KEY) and credentials.get(S3_SECRET_KEY)
+        ):
+            problem = (
+                "CredentialsSecretInvalid",
+                f"Secret {ref.name} needs the keys {S3_ACCESS_KEY} and {S3_SECRET_KEY}",
+            )
+    elif dataset.credentials_secret_ref is not None:
+        key_ref = dataset.credentials_secret_ref
+        data, problem = _dataset_secret(namespace, key_ref.name)
+        authorization = (data or {}).get(key_ref.key)
+        if data is not None and not authorization:
+            problem = (
+                "CredentialsSecretInvalid",
+                f"Secret {key_ref.name} has no key {key_ref.key}",
+            )
+    if problem is not None:
+        return DataLook(dataset.uri, now, error_reason=problem[0], error=problem[1])
+    try:
+        seen = observe(dataset, credentials, authorization)
+    except DataSourceError as err:
+        log.warning(
+            "%s/%s: cannot look at %s: %s", namespace, parsed.metadata.name, dataset.uri, err
+        )
+        return DataLook(dataset.uri, now, error_reason=err.reason, error=err.message)
+    return DataLook(dataset.uri, now, seen.data_version, seen.objects, seen.newest)
+
+
 def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorld:
     """The deployment, and when an evaluation is due: windows and baselines."""
     if parsed.obj is None:
@@ -162,10 +242,20 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
         ((deployment.get("spec") or {}).get("modelRef") or {}).get("name", ""),
     )
     # An alerting policy creates no runs: no list to read.
-    retrains = spec.action != "Alert" or spec.schedule is not None
+    retrains = (
+        spec.action != "Alert"
+        or spec.schedule is not None
+        or spec.new_data is not None
+        or spec.code_change
+    )
     runs = read_runs(namespace, parsed.metadata.name) if retrains else ()
+    look = look_at_dataset(parsed, model, datetime.now(UTC))
+    world = DriftWorld(
+        deployment, targets=targets, receivers=receivers, model=model, runs=runs,
+        data_look=look, image=config.image,
+    )  # fmt: skip
     if not evaluation_due(parsed, datetime.now(UTC)):
-        return DriftWorld(deployment, targets=targets, receivers=receivers, model=model, runs=runs)
+        return world
     started = time.monotonic()
     source = source_of(spec, deployment)
     seconds = int(window_of(spec).total_seconds())
@@ -192,37 +282,29 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
             windows, read = _read_pods(pods, zones, source, port, seconds, config)
     except PrometheusUnavailableError as err:
         DRIFT.failed(namespace, parsed.metadata.name, "SourceUnavailable")
-        return DriftWorld(deployment, True, pods_total=len(pods), source=source.type,
-                          source_error=str(err), targets=targets, receivers=receivers,
-                          model=model, runs=runs)  # fmt: skip
+        return replace(
+            world, evaluated=True, pods_total=len(pods), source=source.type, source_error=str(err)
+        )
     if pods and read == 0:
         DRIFT.failed(namespace, parsed.metadata.name, "SourceUnavailable")
-        return DriftWorld(
-            deployment, True, pods_total=len(pods), source=source.type,
+        return replace(
+            world, evaluated=True, pods_total=len(pods), source=source.type,
             source_error=f"none of the {len(pods)} serving pods answered {WINDOW_PATH}",
-            targets=targets,
-            receivers=receivers,
-            model=model,
-            runs=runs,
         )  # fmt: skip
     versions = sorted({w.version for _, w in windows})
     baselines, missing = _baselines(versions, model, config)
     if versions and not baselines:
         DRIFT.failed(namespace, parsed.metadata.name, "BaselineMissing")
     DRIFT.evaluated(namespace, parsed.metadata.name, time.monotonic() - started)
-    return DriftWorld(
-        deployment,
-        True,
-        _groups(windows),
+    return replace(
+        world,
+        evaluated=True,
+        windows=_groups(windows),
         pods_total=len(pods),
         pods_read=read,
         baselines=baselines,
         missing_baselines=missing,
         source=source.type,
-        targets=targets,
-        receivers=receivers,
-        model=model,
-        runs=runs,
     )
 
 
@@ -246,7 +328,7 @@ def read_runs(namespace: str, policy: str) -> tuple[RunFacts, ...]:
             RunFacts(
                 name=meta.get("name", ""),
                 trigger=trigger
-                if trigger in ("Manual", "Schedule", "Drift", "NewData")
+                if trigger in ("Manual", "Schedule", "Drift", "NewData", "CodeChange")
                 else "Manual",
                 trigger_id=labels.get(TRIGGER_ID_LABEL, ""),
                 created=_time(meta.get("creationTimestamp")) or datetime.now(UTC),

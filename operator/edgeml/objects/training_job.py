@@ -9,6 +9,7 @@ from typing import Any
 from edgeml.api.edgemodel import EdgeModelSpec, TrainingTemplate
 from edgeml.config import OperatorConfig
 from edgeml.objects.meta import child_name, labels, owner_reference
+from edgeml.objects.template import template_digest
 from edgeml.objects.training_run import MODEL_LABEL, TRIGGER_ID_LABEL
 
 # `edgeml train` exit codes: 2 = the input is wrong (retrying cannot help), 3 = something
@@ -58,6 +59,7 @@ def train_config(inputs: TrainingInputs, config: OperatorConfig) -> dict[str, An
         "requireApproval": inputs.require_approval,
         "champion": inputs.champion,
         "image": config.image,
+        "templateDigest": template_digest(inputs.training, config.image),
         "allowedModules": list(config.allowed_modules),
         "training": inputs.training.to_json(),
     }
@@ -88,6 +90,14 @@ def build_training_job(inputs: TrainingInputs, config: OperatorConfig) -> dict[s
                 },
             }
         )
+    s3 = training.dataset.s3
+    if s3 is not None and s3.credentials_secret_ref is not None:
+        # Named keys, not envFrom: the Secret cannot set any other variable of the trainer.
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            ref: dict[str, Any] = {"name": s3.credentials_secret_ref.name, "key": key}
+            if key == "AWS_SESSION_TOKEN":
+                ref["optional"] = True
+            env.append({"name": f"EDGEML_DATASET_{key}", "valueFrom": {"secretKeyRef": ref}})
     env_from: list[dict[str, Any]] = []
     creds = inputs.model_spec.registry.credentials_secret_ref
     if creds is not None:

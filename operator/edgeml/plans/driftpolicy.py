@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, overload
 
+from pydantic import ValidationError
+
 from edgeml.api.common import check_cron, parse_duration
 from edgeml.api.driftpolicy import (
     ConceptStatus,
@@ -18,11 +20,13 @@ from edgeml.api.driftpolicy import (
     DriftPolicyStatus,
     EvaluationStatus,
     FeatureDrift,
+    NewDataStatus,
     WorstFeature,
     ZoneDrift,
 )
 from edgeml.api.driftpolicy import Streak as StreakStatus
 from edgeml.api.edgedeployment import MetricsSource
+from edgeml.api.edgemodel import EdgeModelSpec
 from edgeml.api.kinds import DriftPolicy
 from edgeml.api.notify import Episode, Receiver
 from edgeml.drift.baseline import Baseline
@@ -65,6 +69,16 @@ from edgeml.plans.retraining import (
     RunFacts,
     plan_retraining,
     retrain_episode,
+)
+from edgeml.plans.triggers import (
+    DataLook,
+    code_change,
+    data_change,
+    dataset_condition,
+    new_data_status,
+    next_look,
+    watch_problem,
+    watched_dataset,
 )
 
 DRIFTED = "Drifted"
@@ -176,6 +190,10 @@ class DriftWorld:
     """The EdgeModel the deployment serves (its champion and versions)."""
     runs: tuple[RunFacts, ...] = ()
     """The TrainingRuns carrying this policy's label."""
+    data_look: DataLook | None = None
+    """This pass's look at the watched dataset (newData), when one was due."""
+    image: str = ""
+    """The training image (the operator's): part of the CodeChange digest."""
 
 
 @overload
@@ -288,6 +306,9 @@ def plan_drift_policy(
     base = old or DriftPolicyStatus()
     generation = parsed.metadata.generation
     error = parsed.error or (check_drift_policy(parsed.obj.spec) if parsed.obj else None)
+    model_spec = model_spec_of(world.model)
+    if error is None and parsed.obj is not None and parsed.obj.spec.new_data is not None:
+        error = watch_problem(watched_dataset(model_spec, parsed.obj.spec))
     update: dict[str, Any] = {}
     wanted: list[ConditionSpec] = []
     events: list[Event] = []
@@ -316,7 +337,7 @@ def plan_drift_policy(
             phase = "Watching"
             wanted.append(
                 ConditionSpec(READY, "True", "ScheduleOnly",
-                              "The policy has no drift to detect (only a schedule).")
+                              "The policy has no drift to detect (only retraining triggers).")
             )  # fmt: skip
         elif not world.evaluated:
             # Between evaluations: the last one's conditions stand.
@@ -340,7 +361,18 @@ def plan_drift_policy(
     actions: tuple[Send | CreateRun, ...] = ()
     retrain: RetrainPlan | None = None
     if parsed.obj is not None and error is None and world.deployment is not None:
-        retrain = _retraining(parsed, world, update, now)
+        watch = new_data_status(base.new_data, world.data_look)
+        retrain = _retraining(parsed, world, update, watch, model_spec, now)
+        if watch is not None:
+            watch = watch.model_copy(update={"baseline": retrain.data_baseline})
+            update["new_data"] = watch
+            readable = dataset_condition(world.data_look, watch)
+            if readable is not None:
+                wanted.append(readable)
+            look_at = next_look(parsed.obj.spec, watch)
+            if look_at is not None:
+                requeue_at = min(requeue_at, look_at) if requeue_at else look_at
+        update["code_change_baseline"] = retrain.code_baseline
         update["retraining"] = retrain.status
         update["triggered_runs"] = retrain.records
         update["last_retrain"] = retrain.last_retrain
@@ -380,10 +412,20 @@ def plan_drift_policy(
     return Plan(status=status, events=events, actions=actions, requeue_at=requeue_at)
 
 
+def model_spec_of(model: Mapping[str, Any] | None) -> EdgeModelSpec | None:
+    """The EdgeModel's spec, or None when there is none or it cannot be read."""
+    try:
+        return EdgeModelSpec.model_validate((model or {}).get("spec")) if model else None
+    except ValidationError:
+        return None
+
+
 def _retraining(
     parsed: Parsed[DriftPolicy, DriftPolicyStatus],
     world: DriftWorld,
     update: Mapping[str, Any],
+    watch: NewDataStatus | None,
+    model_spec: EdgeModelSpec | None,
     now: datetime,
 ) -> RetrainPlan:
     """The governor, over this reconcile's drift decision."""
@@ -391,6 +433,7 @@ def _retraining(
     base = parsed.status or DriftPolicyStatus()
     meta = parsed.metadata
     model_ref = ((world.deployment or {}).get("spec") or {}).get("modelRef") or {}
+    champion = ((world.model or {}).get("status") or {}).get("champion")
     policy = PolicyFacts(
         namespace=meta.namespace or "",
         name=meta.name,
@@ -404,6 +447,10 @@ def _retraining(
         # lost status write would change, and a second run would follow for one reason.
         drifted=bool(base.drifted) and bool(update.get("drifted", base.drifted)),
         episode=base.episode,
+        data=data_change(watch, champion) if parsed.obj.spec.new_data else None,
+        code=code_change(
+            model_spec, parsed.obj.spec, world.image, champion, base.code_change_baseline
+        ),
     )
     return plan_retraining(
         policy,

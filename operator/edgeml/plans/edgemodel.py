@@ -38,11 +38,13 @@ from edgeml.plans.retraining import CreateRun
 from edgeml.registry.versions import (
     CHAMPION_METRIC_PREFIX,
     COMPARED_WITH_TAG,
+    DATA_VERSION_TAG,
     DATASET_TAG,
     PROMOTION_MESSAGE_TAG,
     PROMOTION_TAG,
     REASON_TAG,
     RUN_TAG,
+    TEMPLATE_DIGEST_TAG,
     TRAINING_METRIC_PREFIX,
     TRIGGER_ID_TAG,
     TRIGGER_TAG,
@@ -141,6 +143,8 @@ def mirror_version(registered_model: str, v: RegistryVersion) -> ModelVersion:
         sha256=v.sha256,
         run_id=v.run_id,
         dataset_digest=v.tags.get(DATASET_TAG),
+        data_version=v.tags.get(DATA_VERSION_TAG),
+        template_digest=v.tags.get(TEMPLATE_DIGEST_TAG),
         training_run=v.tags.get(RUN_TAG),
         metrics={
             k: m

@@ -14,6 +14,10 @@ Triggers:
   several missed ticks only the newest is caught up, once. A tick the governor refuses
   (cooldown, in flight, limit, paused) is consumed and says why: a schedule asks for a
   run at a time, not for a run eventually.
+- **NewData** and **CodeChange** (plans.triggers): the data a retrain reads, or its
+  training template, differs from the champion's and from the baseline. One run per data
+  version or template digest; a change the governor refuses stays wanted until it may
+  run (the data does not go away), and the baseline moves on once a run exists for it.
 
 The governor, in order: paused (too many rejected or rolled-back versions in a row), one
 run in flight (training, awaiting the promotion decision, or rolling out), the cooldown
@@ -45,6 +49,7 @@ from edgeml.api.notify import Episode
 from edgeml.api.trainingrun import Trigger
 from edgeml.objects.training_run import build_training_run, run_name, trigger_id
 from edgeml.plans.common import ConditionSpec, Event
+from edgeml.plans.triggers import ChangeFacts
 
 RETRAINING = "Retraining"
 RESUME_ANNOTATION = "edgeml.io/resume-retraining"
@@ -185,6 +190,10 @@ class PolicyFacts:
     """The EdgeModel its deployment serves."""
     drifted: bool = False
     episode: Episode | None = None
+    data: ChangeFacts | None = None
+    """The NewData comparison (plans.triggers), when the policy watches its data."""
+    code: ChangeFacts | None = None
+    """The CodeChange comparison, when the policy opted in."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +208,10 @@ class RetrainPlan:
     """The TrainingRun to create now."""
     last_retrain: datetime | None = None
     requeue_at: datetime | None = None
+    data_baseline: str | None = None
+    """The data version NewData no longer retrains for (retrained for, or first seen)."""
+    code_baseline: str | None = None
+    """The template digest CodeChange no longer retrains for."""
 
 
 @dataclass(frozen=True)
@@ -207,6 +220,24 @@ class _Want:
     key: tuple[str, ...]
     reason: str
     tick: datetime | None = None
+    change: str | None = None
+    """The data version or template digest this run is for (NewData, CodeChange)."""
+
+
+def _change_want(
+    uid: str, trigger: Trigger, facts: ChangeFacts | None
+) -> tuple[_Want | None, str | None]:
+    """A NewData/CodeChange run wanted now, and the baseline as it stands: a value that is
+    the champion's, or the first one seen when the champion records none, asks for
+    nothing and becomes the baseline."""
+    if facts is None:
+        return None, None
+    if facts.current == facts.champion or (facts.champion is None and facts.baseline is None):
+        return None, facts.current
+    if facts.current == facts.baseline:
+        return None, facts.baseline
+    key = (uid, trigger, facts.current)
+    return _Want(trigger, key, facts.reason[:1000], change=facts.current), facts.baseline
 
 
 def outcome_of(
@@ -433,16 +464,19 @@ def plan_retraining(
     base = old or RetrainingStatus()
     records, events = track_runs(old_records, runs, model, deployment, now)
     wants_drift = spec.action != "Alert"
-    if not wants_drift and spec.schedule is None:
+    if not wants_drift and spec.schedule is None and spec.new_data is None and not spec.code_change:
         # Counters and ticks are kept: switching back resumes them (a spec change still
         # starts a new rejection count, by the generation check).
         status = base.model_copy(
             update={"state": "Disabled", "until": None,
-                    "message": "Action Alert and no schedule: nothing is retrained."}
+                    "message": "Action Alert and no schedule, newData or codeChange: nothing "
+                    "is retrained."}
         )  # fmt: skip
         return RetrainPlan(
-            status, records[:MAX_RECORDS], None, events, last_retrain=old_last_retrain
-        )
+            status, records[:MAX_RECORDS], None, events, last_retrain=old_last_retrain,
+            data_baseline=policy.data.baseline if policy.data else None,
+            code_baseline=policy.code.baseline if policy.code else None,
+        )  # fmt: skip
 
     update: dict[str, Any] = {}
     since = base.counting_since or policy.created
@@ -502,6 +536,16 @@ def plan_retraining(
                 )
         update["next_tick"] = next_tick(spec.schedule, now)
 
+    baselines: dict[str, str | None] = {}
+    changes: tuple[tuple[Trigger, ChangeFacts | None], ...] = (
+        ("NewData", policy.data),
+        ("CodeChange", policy.code),
+    )
+    for trigger, facts in changes:
+        want, baselines[trigger] = _change_want(policy.uid, trigger, facts)
+        if want is not None:
+            wants.append(want)
+
     create: dict[str, Any] | None = None
     last_retrain = old_last_retrain
     for want in wants:
@@ -509,6 +553,8 @@ def plan_retraining(
         if tid in existing:
             if want.tick is not None:
                 last_tick = want.tick
+            if want.change is not None:
+                baselines[want.trigger] = want.change  # retrained for already
             continue
         if state != "Idle" or create is not None:
             if want.tick is not None:
@@ -532,6 +578,8 @@ def plan_retraining(
         )
         if want.tick is not None:
             last_tick = want.tick
+        if want.change is not None:
+            baselines[want.trigger] = want.change
         last_retrain = now
         approval = (
             "its version will wait for approval"
@@ -577,6 +625,8 @@ def plan_retraining(
         create,
         last_retrain,
         requeue_at=min(requeue) if requeue else None,
+        data_baseline=baselines.get("NewData"),
+        code_baseline=baselines.get("CodeChange"),
     )
 
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from edgeml.api.edgemodel import EdgeModelSpec, TrainingTemplate
 from edgeml.api.kinds import TrainingRun
-from edgeml.api.trainingrun import TrainingRunSpec, TrainingRunStatus
+from edgeml.api.trainingrun import TrainingOverrides, TrainingRunSpec, TrainingRunStatus
 from edgeml.config import OperatorConfig
 from edgeml.objects.training_job import TrainingInputs, build_training_job, job_name
 from edgeml.objects.training_run import TRIGGER_ID_LABEL
@@ -40,15 +40,22 @@ class TrainingWorld:
 
 def merge_training(template: TrainingTemplate, spec: TrainingRunSpec) -> TrainingTemplate:
     """The model's training template with the run's overrides in place of the parts they name."""
-    if spec.overrides is None:
+    return merge_overrides(template, spec.overrides)
+
+
+def merge_overrides(
+    template: TrainingTemplate, overrides: TrainingOverrides | None
+) -> TrainingTemplate:
+    """A training template with `overrides` in place of the parts they name."""
+    if overrides is None:
         return template
     changes = {
         key: value
         for key, value in (
-            ("dataset", spec.overrides.dataset),
-            ("estimator", spec.overrides.estimator),
-            ("evaluation", spec.overrides.evaluation),
-            ("resources", spec.overrides.resources),
+            ("dataset", overrides.dataset),
+            ("estimator", overrides.estimator),
+            ("evaluation", overrides.evaluation),
+            ("resources", overrides.resources),
         )
         if value is not None
     }

@@ -54,6 +54,9 @@ class TrainingConfig(KubeModel):
     """The champion to score on the same held-out rows (none for a first version)."""
     image: str | None = None
     """The image the Job runs, recorded on the MLflow run."""
+    template_digest: str | None = None
+    """The digest of what was trained with (estimator, features, evaluation, image),
+    recorded on the version for the CodeChange trigger."""
     allowed_modules: list[_NonEmpty] = Field(default_factory=lambda: ["sklearn"], min_length=1)
     """Top-level modules (or dotted prefixes) estimator classes may come from."""
     training: TrainingTemplate

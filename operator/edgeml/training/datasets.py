@@ -1,6 +1,7 @@
 """Reading the training data and checking it before anything is fitted.
 
-`fetch_dataset` is the only I/O here (file:// and http(s)://); `parse_table` and
+`read_dataset` and `fetch_dataset` are the only I/O here (file:// directly, http(s)://
+and s3:// through edgeml.datasource); `parse_table` and
 `prepare_dataset` are pure: bytes in, a checked numeric matrix out, or a
 `TrainingError` whose message names the column at fault.
 
@@ -16,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,6 +27,8 @@ import numpy.typing as npt
 import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
 from edgeml.api.edgemodel import Dataset
+from edgeml.datasource import http, location, s3
+from edgeml.datasource.errors import DataSourceError
 from edgeml.training.errors import TrainingError
 
 MIN_ROWS = 20
@@ -37,6 +38,7 @@ MAX_MISSING_SHARE = 0.5
 MAX_CATEGORIES = 1000
 """A categorical column with more distinct values than this is refused (likely an id)."""
 HTTP_TIMEOUT_SECONDS = 60.0
+AUTHORIZATION_ENV = "EDGEML_DATASET_AUTHORIZATION"
 
 Task = Literal["classification", "regression"]
 
@@ -72,27 +74,114 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """A dataset as read: its table, and what the lineage records of it."""
+
+    frame: pd.DataFrame
+    sha256: str
+    """SHA-256 of the bytes read (of every object's bytes in read order, for a prefix)."""
+    data_version: str | None
+    """The data version the operator's NewData trigger compares (datasource.location);
+    None for a file:// dataset or an http(s) server that sends no ETag/Last-Modified."""
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    """For an s3:// dataset, each object read (key, ETag, size, version, sha256)."""
+
+
+def _training_error(exc: DataSourceError) -> TrainingError:
+    return TrainingError(exc.reason, exc.message, transient=exc.transient)
+
+
+def read_dataset(dataset: Dataset, env: Mapping[str, str]) -> Fetched:
+    """Read and parse a dataset of any supported scheme.
+
+    http(s):// sends EDGEML_DATASET_AUTHORIZATION as the Authorization header; s3://
+    signs with EDGEML_DATASET_AWS_ACCESS_KEY_ID / _SECRET_ACCESS_KEY (/ _SESSION_TOKEN)
+    when set, and an s3:// prefix reads its objects as one table (`select`).
+    """
+    uri = dataset.uri
+    if uri.startswith("s3://"):
+        return _read_s3(dataset, env)
+    headers = {"Authorization": env[AUTHORIZATION_ENV]} if env.get(AUTHORIZATION_ENV) else {}
+    version: str | None = None
+    if uri.startswith(("http://", "https://")):
+        try:
+            response = http.fetch(uri, headers)
+        except DataSourceError as exc:
+            raise _training_error(exc) from exc
+        raw = response.body
+        version = location.http_data_version(uri, response.etag, response.last_modified)
+    else:
+        raw = fetch_dataset(uri)
+    return Fetched(parse_table(raw, dataset.format, uri), sha256_hex(raw), version)
+
+
+def _read_s3(dataset: Dataset, env: Mapping[str, str]) -> Fetched:
+    options = dataset.s3
+    access = s3.S3Access.from_credentials(
+        options.endpoint if options else None,
+        options.region if options else "us-east-1",
+        {key: env.get(f"EDGEML_DATASET_{key}", "") for key in s3.CREDENTIAL_KEYS},
+    )
+    where = location.parse_s3(dataset.uri)
+    try:
+        listed = s3.list_objects(access, where)
+        chosen = location.select_objects(listed, where, dataset.format, dataset.select)
+        if not chosen:
+            suffix = location.SUFFIXES[dataset.format]
+            raise TrainingError(
+                "DatasetEmpty",
+                f"{dataset.uri} holds no {suffix} objects ({len(listed)} other objects); "
+                f"upload the data under the prefix, or point uri at it",
+            )
+        digest = hashlib.sha256()
+        frames: list[pd.DataFrame] = []
+        objects: list[dict[str, Any]] = []
+        for obj in chosen:
+            body = s3.read_object(access, where.bucket, obj)
+            digest.update(body)
+            frames.append(parse_table(body, dataset.format, f"s3://{where.bucket}/{obj.key}"))
+            objects.append({**obj.to_json(), "sha256": sha256_hex(body)})
+    except DataSourceError as exc:
+        raise _training_error(exc) from exc
+    first = list(frames[0].columns)
+    for obj, frame in zip(chosen[1:], frames[1:], strict=True):
+        if list(frame.columns) != first:
+            raise TrainingError(
+                "DatasetUnreadable",
+                f"s3://{where.bucket}/{obj.key} has the columns {list(frame.columns)}, "
+                f"not those of s3://{where.bucket}/{chosen[0].key} ({first}); every object "
+                "under a prefix must have the same columns",
+            )
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    version = location.s3_data_version(dataset.uri, dataset.select, chosen)
+    return Fetched(frame, digest.hexdigest(), version, objects)
+
+
 def fetch_dataset(
     uri: str,
     *,
     timeout: float = HTTP_TIMEOUT_SECONDS,
     headers: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The raw bytes at `uri` (file:// or http(s)://).
+    """The raw bytes at a file:// or http(s):// `uri`.
 
     A missing file or a 404 is `DatasetNotFound` (exit 2); a server error, 429, timeout
-    or unreachable host is `DatasetUnavailable` (exit 3, the Job retries it); object
-    stores are `UnsupportedScheme` until an extra for them exists.
+    or unreachable host is `DatasetUnavailable` (exit 3, the Job retries it); s3:// is
+    read by `read_dataset`, other schemes are `UnsupportedScheme`.
     """
     scheme = uri.split("://", 1)[0].lower()
     if scheme == "file":
         return _read_file(uri)
     if scheme in ("http", "https"):
-        return _read_http(uri, timeout, dict(headers or {}))
+        try:
+            return http.fetch(uri, headers, timeout=timeout).body
+        except DataSourceError as exc:
+            raise _training_error(exc) from exc
     raise TrainingError(
         "UnsupportedScheme",
         f"{uri}: {scheme}:// datasets are not supported by this image; "
-        "use file:// (a mounted volume) or http(s)://",
+        "use file:// (a mounted volume), http(s):// or s3://",
     )
 
 
@@ -116,33 +205,6 @@ def _read_file(uri: str) -> bytes:
         # A volume that is not ready, a stale NFS handle: may pass on a retry.
         raise TrainingError(
             "DatasetUnavailable", f"{uri} cannot be read: {exc}", transient=True
-        ) from exc
-
-
-def _read_http(uri: str, timeout: float, headers: dict[str, str]) -> bytes:
-    request = urllib.request.Request(uri, headers=headers)  # noqa: S310 (scheme checked above)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            body: bytes = response.read()
-            return body
-    except urllib.error.HTTPError as exc:
-        code = exc.code
-        if code in (404, 410):
-            raise TrainingError("DatasetNotFound", f"{uri} does not exist (HTTP {code})") from exc
-        if code in (401, 403):
-            raise TrainingError(
-                "DatasetAccessDenied",
-                f"{uri} refused access (HTTP {code}); check the dataset's credentials",
-            ) from exc
-        if code >= 500 or code in (408, 429):
-            raise TrainingError(
-                "DatasetUnavailable", f"{uri} answered HTTP {code}", transient=True
-            ) from exc
-        raise TrainingError("DatasetUnreadable", f"{uri} answered HTTP {code}") from exc
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        why = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise TrainingError(
-            "DatasetUnavailable", f"{uri} cannot be reached: {why}", transient=True
         ) from exc
 
 

@@ -3,7 +3,9 @@
     edgeml train (--config PATH | --config-json JSON) [--termination-log PATH]
 
 MLflow is found through MLFLOW_TRACKING_URI. An http(s) dataset is fetched with the
-`Authorization` header from EDGEML_DATASET_AUTHORIZATION when that is set.
+`Authorization` header from EDGEML_DATASET_AUTHORIZATION when that is set; an s3://
+dataset is signed with EDGEML_DATASET_AWS_ACCESS_KEY_ID and _SECRET_ACCESS_KEY (and
+_SESSION_TOKEN) when those are set.
 
 Exit codes, with the pod's termination message (what the operator reads):
 - 0: one line of JSON, `{"runId", "modelVersion", "modelUri", "sha256", "datasetSha256",
@@ -45,7 +47,6 @@ log = logging.getLogger("edgeml.train")
 
 TERMINATION_LOG = "/dev/termination-log"
 TERMINATION_LIMIT = 4000
-AUTHORIZATION_ENV = "EDGEML_DATASET_AUTHORIZATION"
 INPUT_EXAMPLE_ROWS = 5
 
 
@@ -180,13 +181,12 @@ def train(config: TrainingConfig, env: MutableMapping[str, str]) -> tracking.Reg
     task = estimators.estimator_task(estimator, class_path)
     metric_names, notes = evaluation.resolve_metrics(spec.evaluation.metrics, task)
 
-    headers = {"Authorization": env[AUTHORIZATION_ENV]} if env.get(AUTHORIZATION_ENV) else {}
-    raw = datasets.fetch_dataset(spec.dataset.uri, headers=headers)
-    dataset_sha256 = datasets.sha256_hex(raw)
-    frame = datasets.parse_table(raw, spec.dataset.format, spec.dataset.uri)
-    data = datasets.prepare_dataset(frame, spec.dataset)
+    fetched = datasets.read_dataset(spec.dataset, env)
+    dataset_sha256 = fetched.sha256
+    data = datasets.prepare_dataset(fetched.frame, spec.dataset)
     target = datasets.prepare_target(data.target, task, spec.dataset.target)
-    del raw, frame
+    data_version, dataset_objects = fetched.data_version, fetched.objects
+    del fetched  # the raw table; only the prepared matrix is needed from here
     log.info(
         "dataset %s: %d rows read, %d dropped (missing values), %d inputs, sha256 %s",
         spec.dataset.uri, data.rows_read, data.rows_dropped, len(data.inputs), dataset_sha256,
@@ -280,6 +280,8 @@ def train(config: TrainingConfig, env: MutableMapping[str, str]) -> tracking.Reg
         profile=profile,
         notes=notes,
         compared_with=compared_with,
+        data_version=data_version,
+        dataset_objects=dataset_objects,
     )
     version = tracking.log_and_register(config, record)
     clock.lap("mlflow log and register")

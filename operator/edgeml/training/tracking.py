@@ -34,8 +34,10 @@ import onnx
 
 from edgeml import __version__
 from edgeml.registry.versions import COMPARED_WITH_TAG as TAG_COMPARED_WITH
+from edgeml.registry.versions import DATA_VERSION_TAG as TAG_DATA_VERSION
 from edgeml.registry.versions import REASON_TAG as TAG_REASON
 from edgeml.registry.versions import REQUIRES_APPROVAL_TAG as TAG_REQUIRES_APPROVAL
+from edgeml.registry.versions import TEMPLATE_DIGEST_TAG as TAG_TEMPLATE_DIGEST
 from edgeml.registry.versions import TRAINING_METRIC_PREFIX
 from edgeml.registry.versions import TRIGGER_ID_TAG as TAG_TRIGGER_ID
 from edgeml.training.config import TrainingConfig
@@ -105,6 +107,10 @@ class RunRecord:
     notes: list[str]
     compared_with: int | None = None
     """The champion version scored on the same held-out rows (`champion.*` metrics)."""
+    data_version: str | None = None
+    """The data version read (see edgeml.datasource.location), when it has one."""
+    dataset_objects: list[dict[str, Any]] = field(default_factory=list)
+    """The objects of an s3:// dataset, as read (key, ETag, size, sha256)."""
 
 
 def configure_environment(env: MutableMapping[str, str]) -> None:
@@ -292,6 +298,16 @@ def _run_tags(config: TrainingConfig, record: RunRecord) -> dict[str, str]:
         tags[TAG_TRIGGER_ID] = config.trigger_id
     if config.reason:
         tags["mlflow.note.content"] = config.reason
+    tags.update(_data_tags(config, record))
+    return tags
+
+
+def _data_tags(config: TrainingConfig, record: RunRecord) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    if record.data_version:
+        tags[TAG_DATA_VERSION] = record.data_version
+    if config.template_digest:
+        tags[TAG_TEMPLATE_DIGEST] = config.template_digest
     return tags
 
 
@@ -316,6 +332,7 @@ def version_tags(config: TrainingConfig, record: RunRecord, run_id: str) -> dict
         tags[TAG_REASON] = config.reason
     if config.require_approval:
         tags[TAG_REQUIRES_APPROVAL] = "true"
+    tags.update(_data_tags(config, record))
     if record.compared_with is not None:
         tags[TAG_COMPARED_WITH] = str(record.compared_with)
     return tags
@@ -366,6 +383,8 @@ def log_and_register(config: TrainingConfig, record: RunRecord) -> RegisteredVer
             mlflow.log_dict(record.profile, "edgeml/profile.json")
             if record.notes:
                 mlflow.log_text("\n".join(record.notes) + "\n", "edgeml/notes.txt")
+            if record.dataset_objects:
+                mlflow.log_dict({"objects": record.dataset_objects}, "edgeml/dataset-objects.json")
             # The uid tag goes in with the version itself: a retry finds it, whatever
             # happens after this call.
             version = mlflow.register_model(

@@ -1,6 +1,7 @@
 """The world is touched in one place per system: an import check over the package.
 
-Only kube/ imports the Kubernetes client; only registry/ and training/ import mlflow; kopf
+Only kube/ imports the Kubernetes client; only registry/ and training/ import mlflow; only
+datasource/ imports boto3; kopf
 stays in controllers/, runtime.py and kube/; and the pure layers (api/, plans/) import
 nothing that does I/O, directly or through another edgeml module.
 """
@@ -28,6 +29,8 @@ IO_MODULES = (
     "http.client",
     "socket",
     "subprocess",
+    "boto3",
+    "botocore",
 )
 
 
@@ -55,6 +58,7 @@ RULES = {
         ("mlflow",),
         ("edgeml/registry/", "edgeml/training/", "edgeml/serving/fetch.py"),
     ),
+    "the object store only in datasource/": Rule(("boto3", "botocore"), ("edgeml/datasource/",)),
     "kopf only in controllers/, runtime.py and kube/": Rule(
         ("kopf",), ("edgeml/controllers/", "edgeml/runtime.py", "edgeml/kube/")
     ),
