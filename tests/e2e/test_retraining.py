@@ -3,14 +3,16 @@ a new champion → canary waves → every node on it → drift clears against it
 
 Real pods on the process nodes (the inference servers and the training Job), the real
 MLflow, the operator under its ServiceAccount. A model trained on one season's data
-serves; the clients move to another season's data, which lands beside the first (the
-policy's retraining.overrides names it). Each stage's time is printed.
+serves; the clients move to another season's data, which lands in the object store
+(versitygw) beside the first; the policy retrains on the newest partition of that
+prefix (retraining.overrides, select: Newest). Each stage's time is printed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -23,14 +25,16 @@ from edgeml.cli import main as edgeml_main
 from support.cluster import ClusterHandle
 from support.drift import Clients
 from support.objects import drift_policy
+from support.objectstore import Bucket, create_credentials_secret
 from support.operator import OperatorProcess
 from support.retraining import (
     ERRORS_ONLY,
+    frame_of,
     policy_runs,
     retrain_on_drift_policy,
+    season_a,
     season_b,
     serve_first_champion,
-    write_csv,
 )
 from support.rollout import GROUP, VERSION, Rollout
 from support.wait import wait_for
@@ -69,6 +73,7 @@ def test_drift_retrains_compares_fairly_promotes_rolls_out_and_clears(
     namespace: str,
     clients: Clients,
     webhook: Receiver,
+    bucket: Bucket,
     tmp_path: Path,
 ) -> None:
     if not cluster.local:
@@ -83,9 +88,17 @@ def test_drift_retrains_compares_fairly_promotes_rolls_out_and_clears(
     )  # fmt: skip
     registered, first = served.registered, served.first
     new_x, new_y = season_b()
-    write_csv(served.data / "season-b.csv", new_x, new_y)
+    # The object store holds the seasons: a retrain trains on the newest partition.
+    bucket.put_csv("vibration/season-a.csv", frame_of(*season_a()))
+    create_credentials_secret(core, namespace, "dataset-keys")
+    newest = {
+        "uri": bucket.uri("vibration/"),
+        "target": "label",
+        "select": "Newest",
+        "s3": {"endpoint": bucket.endpoint, "credentialsSecretRef": {"name": "dataset-keys"}},
+    }
     ed = Rollout(custom, core, namespace, NAME)
-    policy = retrain_on_drift_policy(POLICY, NAME, "file:///data/season-b.csv")
+    policy = retrain_on_drift_policy(POLICY, NAME, newest)
     policy["spec"]["notify"] = [{"name": "ops", "secretRef": {"name": "ops-webhook"}}]
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "driftpolicies", policy)
     watching = wait_for(
@@ -97,8 +110,9 @@ def test_drift_retrains_compares_fairly_promotes_rolls_out_and_clears(
     assert _condition(watching, "Retraining")["reason"] == "Idle"
     assert _runs(custom, namespace) == []
 
-    # 1. The clients move to season B.
+    # 1. The clients move to season B, and season B's data lands in the object store.
     clients.data, clients.labels = new_x, new_y
+    bucket.put_csv("vibration/season-b.csv", frame_of(new_x, new_y))
     start = time.monotonic()
     stages: dict[str, float] = {}
 
@@ -123,7 +137,7 @@ def test_drift_retrains_compares_fairly_promotes_rolls_out_and_clears(
     assert run["spec"]["trigger"] == "Drift"
     assert run["spec"]["reason"].startswith("Drift detected:")
     assert run["spec"]["requireApproval"] is False
-    assert run["spec"]["overrides"]["dataset"]["uri"] == "file:///data/season-b.csv"
+    assert run["spec"]["overrides"]["dataset"]["uri"] == bucket.uri("vibration/")
     done = wait_for(
         lambda: _get(custom, namespace, "trainingruns", run_name),
         lambda r: (r.get("status") or {}).get("phase") in ("Succeeded", "Failed"),
@@ -216,6 +230,14 @@ def test_drift_retrains_compares_fairly_promotes_rolls_out_and_clears(
     assert version.tags["edgeml.io/trigger-id"] == trigger_id
     assert version.tags["edgeml.io/compared-with"] == str(first.version)
     assert mlflow.get_run(version.run_id).data.tags["edgeml.io/trigger-id"] == trigger_id
+    # ... and the data it read: the newest partition, by key, ETag and sha256.
+    assert version.tags["edgeml.io/data-version"]
+    manifest = mlflow.download_artifacts(
+        version.run_id, "edgeml/dataset-objects.json", str(tmp_path)
+    )
+    (read,) = json.loads(Path(manifest).read_text())["objects"]
+    assert read["key"] == "vibration/season-b.csv"
+    assert read["etag"]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = edgeml_main(["history", MODEL, "-n", namespace, "--kubeconfig", cluster.kubeconfig])

@@ -11,12 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from kubernetes import client
 
 from support.cluster import ClusterHandle
 from support.models import train_version
 from support.objects import DELETE, PLURALS, drift_policy, edge_deployment, hermetic_edge_model
+from support.objectstore import Bucket, create_credentials_secret
 from support.operator import OperatorProcess
 from support.rollout import GROUP, VERSION, Rollout
 from support.wait import wait_for
@@ -149,3 +151,92 @@ def test_pods_that_do_not_answer_and_a_prometheus_that_is_down_are_source_unavai
     assert _condition(prometheus, "Ready")["reason"] == "SourceUnavailable"
     assert prometheus["status"].get("drifted") is None
     assert [r for r, _ in _events(core, namespace)].count("SourceUnavailable") == 1
+
+
+def test_a_watched_dataset_that_cannot_be_read_says_why_and_creates_nothing(
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+    bucket: Bucket,
+) -> None:
+    """newData over an s3:// prefix: a missing or unlabelled Secret, an empty prefix, wrong
+    keys and a store that is down are each a DatasetReadable reason and one Event; the
+    last good data version is kept, and no TrainingRun is created."""
+    dataset = {
+        "uri": bucket.uri("vib/"),
+        "target": "label",
+        "s3": {"endpoint": bucket.endpoint, "credentialsSecretRef": {"name": "keys"}},
+    }
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURALS["EdgeModel"],
+        hermetic_edge_model("vibration", training={"dataset": dataset}),
+    )  # fmt: skip
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "edgedeployments", edge_deployment(nodeSelector=KWOK_EDGE)
+    )
+    policy = drift_policy(dataDrift=DELETE, newData={"interval": "10s"}, action="Retrain")
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "driftpolicies", policy)
+
+    _wait_reason(custom, namespace, "DatasetReadable", "CredentialsSecretNotFound")
+    create_credentials_secret(core, namespace, "keys", labelled=False)
+    unlabelled = _wait_reason(custom, namespace, "DatasetReadable", "CredentialsSecretNotLabelled")
+    assert (
+        "not labelled edgeml.io/dataset-credentials=true"
+        in (_condition(unlabelled, "DatasetReadable")["message"])
+    )
+    core.patch_namespaced_secret(
+        "keys", namespace, {"metadata": {"labels": {"edgeml.io/dataset-credentials": "true"}}}
+    )
+    empty = _wait_reason(custom, namespace, "DatasetReadable", "DatasetEmpty")
+    assert "holds no .csv objects" in _condition(empty, "DatasetReadable")["message"]
+    bucket.put_csv("vib/a.csv", pd.DataFrame({"a": [1.0, 2.0], "label": [0, 1]}))
+    seen = _wait_reason(custom, namespace, "DatasetReadable", "Watching")
+    version = seen["status"]["newData"]["dataVersion"]
+    assert seen["status"]["newData"]["objects"] == 1
+
+    core.patch_namespaced_secret(
+        "keys", namespace, {"stringData": {"AWS_SECRET_ACCESS_KEY": "wrong"}}
+    )
+    denied = _wait_reason(custom, namespace, "DatasetReadable", "DatasetAccessDenied")
+    message = _condition(denied, "DatasetReadable")["message"]
+    assert "refused the credentials" in message
+    assert f"The last data version seen, {version}, is kept." in message
+    assert denied["status"]["newData"]["dataVersion"] == version
+
+    down = {**dataset, "s3": {**dataset["s3"], "endpoint": "http://127.0.0.1:9"}}
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "driftpolicies", POLICY,
+        {"spec": {"retraining": {"overrides": {"dataset": down}}}},
+    )  # fmt: skip
+    unavailable = _wait_reason(custom, namespace, "DatasetReadable", "ObjectStoreUnavailable")
+    assert "cannot be reached" in _condition(unavailable, "DatasetReadable")["message"]
+    assert unavailable["status"]["newData"]["dataVersion"] == version
+
+    reasons = [r for r, _ in _events(core, namespace)]
+    for reason in (
+        "CredentialsSecretNotFound",
+        "CredentialsSecretNotLabelled",
+        "DatasetEmpty",
+        "DatasetAccessDenied",
+        "ObjectStoreUnavailable",
+    ):
+        assert reasons.count(reason) == 1, reasons
+    runs = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "trainingruns")
+    assert runs["items"] == []
+
+
+def test_new_data_on_a_file_dataset_is_invalid_spec(
+    operator: OperatorProcess, custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURALS["EdgeModel"], hermetic_edge_model("vibration")
+    )
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "edgedeployments", edge_deployment(nodeSelector=KWOK_EDGE)
+    )
+    policy = drift_policy(newData={"interval": "1m"})
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "driftpolicies", policy)
+    invalid = _wait_reason(custom, namespace, "Ready", "InvalidSpec")
+    message = _condition(invalid, "Ready")["message"]
+    assert "file:///data/vibration.csv is a file on a volume only the training pod" in message

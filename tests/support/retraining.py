@@ -32,6 +32,12 @@ ERRORS_ONLY = {
 """One node, an 8 s analysis of the error rate, then every node."""
 
 
+def season_a() -> tuple[np.ndarray, np.ndarray]:
+    """The first season, which the first champion is trained on."""
+    x, y = make_classification(400, FEATURES, n_informative=4, random_state=5)
+    return x.astype(np.float32), y
+
+
 def season_b(rows: int = 1200) -> tuple[np.ndarray, np.ndarray]:
     """Another season: other informative directions, and two inputs moved."""
     x, y = make_classification(rows, FEATURES, n_informative=4, random_state=11)
@@ -39,11 +45,16 @@ def season_b(rows: int = 1200) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), y
 
 
-def write_csv(path: Path, x: np.ndarray, y: np.ndarray) -> None:
+def frame_of(x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     """Rows as the training program reads them: f0..f5 and label."""
     frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(FEATURES)])
     frame["label"] = y
-    frame.to_csv(path, index=False)
+    return frame
+
+
+def write_csv(path: Path, x: np.ndarray, y: np.ndarray) -> None:
+    """The rows of `frame_of`, as a CSV file."""
+    frame_of(x, y).to_csv(path, index=False)
 
 
 @dataclass(frozen=True)
@@ -72,8 +83,7 @@ def serve_first_champion(
     The data directory (mounted at /data in training Jobs) holds season-a.csv."""
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
-    x, y = make_classification(400, FEATURES, n_informative=4, random_state=5)
-    write_csv(data / "season-a.csv", x.astype(np.float32), y)  # what train_version trains on
+    write_csv(data / "season-a.csv", *season_a())  # what train_version trains on
     body = hermetic_edge_model(
         model,
         training={
@@ -95,8 +105,13 @@ def serve_first_champion(
     return Served(registered, first, data)
 
 
-def retrain_on_drift_policy(name: str, deployment: str, dataset: str) -> dict[str, Any]:
-    """RetrainAndDeploy on drift over a one-minute window, training on `dataset`."""
+def retrain_on_drift_policy(
+    name: str, deployment: str, dataset: str | dict[str, Any]
+) -> dict[str, Any]:
+    """RetrainAndDeploy on drift over a one-minute window, training on `dataset` (a URI,
+    or a whole dataset: an s3:// prefix with its store, say)."""
+    if isinstance(dataset, str):
+        dataset = {"uri": dataset, "target": "label"}
     return drift_policy(
         name,
         deployment,
@@ -104,7 +119,7 @@ def retrain_on_drift_policy(name: str, deployment: str, dataset: str) -> dict[st
         evaluation={"interval": "5s", "consecutive": 2},
         action="RetrainAndDeploy",
         cooldown="1h",
-        retraining={"overrides": {"dataset": {"uri": dataset, "target": "label"}}},
+        retraining={"overrides": {"dataset": dataset}},
     )
 
 
