@@ -2,10 +2,12 @@
 champion → rollout → drift cleared.
 
     PYTHONPATH=hack:operator:tests .venv/bin/python hack/demo_loop.py \
-        season CSV | follow NS POLICY MODEL DEPLOYMENT [TIMEOUT_S]
+        season CSV NS KEY | follow NS POLICY MODEL DEPLOYMENT [TIMEOUT_S]
 
 `season` writes the next season's data (other informative directions, two inputs
-moved) to CSV. `follow` prints each stage with its time since the start and exits 0
+moved) to CSV (the demo's clients send its rows), lands it in the local cluster's object
+store as s3://edgeml/KEY, and applies the Secret `dataset-keys` (the store's keys,
+labelled for the operator) in NS. `follow` prints each stage with its time since the start and exits 0
 when drift has cleared on the new champion, 1 when a stage fails or TIMEOUT_S (default
 420) passes. It reads the objects through the API server and changes nothing.
 """
@@ -21,18 +23,44 @@ import pandas as pd
 from kubernetes import client, config
 from sklearn.datasets import make_classification
 
+from localcluster import objectstore
+from localcluster.settings import S3_BUCKET, Settings
+
 GROUP, VERSION = "edgeml.io", "v1alpha1"
 FEATURES = 8
 
 
-def season(csv: Path) -> None:
+def season(csv: Path, namespace: str, key: str) -> None:
     """Next season: the demo's 8 features, other informative directions, f0 and f1 moved."""
     x, y = make_classification(2000, FEATURES, n_informative=5, random_state=17)
     x[:, :2] += 2.5
     frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(FEATURES)])
     frame["label"] = y
     frame.to_csv(csv, index=False)
-    print(f"wrote {len(frame)} rows of next season's data to {csv}")
+    settings = Settings()
+    etag = objectstore.client(settings).put_object(
+        Bucket=S3_BUCKET, Key=key, Body=csv.read_bytes()
+    )["ETag"]
+    config.load_kube_config()
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "dataset-keys",
+            "namespace": namespace,
+            "labels": {"edgeml.io/dataset-credentials": "true"},
+        },
+        "stringData": objectstore.secret_data(),
+    }
+    core = client.CoreV1Api()
+    try:
+        core.create_namespaced_secret(namespace, secret)
+    except client.ApiException as err:
+        if err.status != 409:
+            raise
+        core.replace_namespaced_secret("dataset-keys", namespace, secret)
+    print(f"next season's data: {len(frame)} rows landed in s3://{S3_BUCKET}/{key} "
+          f"(ETag {etag}) on {settings.s3_endpoint}")  # fmt: skip
 
 
 def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -140,8 +168,8 @@ def follow(namespace: str, policy: str, model: str, deployment: str, timeout: fl
 
 def main(argv: list[str]) -> int:
     """The demo's entry point (see the module doc)."""
-    if argv[:1] == ["season"] and len(argv) == 2:
-        season(Path(argv[1]))
+    if argv[:1] == ["season"] and len(argv) == 4:
+        season(Path(argv[1]), argv[2], argv[3])
         return 0
     if argv[:1] == ["follow"] and len(argv) in (5, 6):
         timeout = float(argv[5]) if len(argv) == 6 else 420.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,6 +36,10 @@ class TrainingWorld:
     model: dict[str, Any] | None = None
     job: dict[str, Any] | None = None
     pods: list[dict[str, Any]] = field(default_factory=list)
+
+
+MODEL_WAIT = timedelta(seconds=2)
+"""How soon a run waiting for its EdgeModel's first reconcile looks again."""
 
 
 def merge_training(template: TrainingTemplate, spec: TrainingRunSpec) -> TrainingTemplate:
@@ -153,6 +157,7 @@ def plan_training_run(
     namespace = parsed.metadata.namespace
     objects: list[dict[str, Any]] = []
     update: dict[str, Any] = {}
+    requeue_at: datetime | None = None
     if base.phase in FINISHED:
         return Plan(status=base)  # a finished run is history: nothing changes it
     if parsed.error is not None or parsed.obj is None:
@@ -198,6 +203,19 @@ def plan_training_run(
                 ConditionSpec(READY, "False", "RegistryNotConfigured", message),
                 ConditionSpec(SUCCEEDED, "Unknown", "RegistryNotConfigured", message),
             ]
+        elif ((world.model.get("status") or {}).get("observedGeneration")) is None:
+            # An EdgeModel applied together with the run has not read its champion yet: a
+            # Job made now would not score the champion on its rows (no fair comparison).
+            phase = "Pending"
+            message = (
+                f"Waiting for EdgeModel {parsed.obj.spec.model_ref.name} to read its champion "
+                "from the registry, so the run can score it on the same held-out rows."
+            )
+            wanted = [
+                ConditionSpec(READY, "False", "WaitingForModel", message),
+                ConditionSpec(SUCCEEDED, "Unknown", "WaitingForModel", message),
+            ]
+            requeue_at = now + MODEL_WAIT
         else:
             run_spec = parsed.obj.spec
             inputs = TrainingInputs(
@@ -287,4 +305,9 @@ def plan_training_run(
             **update,
         }
     )
-    return Plan(status=status, objects=objects, events=transition_events(old, status))
+    return Plan(
+        status=status,
+        objects=objects,
+        events=transition_events(old, status),
+        requeue_at=requeue_at,
+    )

@@ -28,7 +28,9 @@ from support.objects import edge_model, training_run
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
 CONFIG = OperatorConfig(mlflow_tracking_uri="http://mlflow:5000", image="edgeml:test")
-MODEL = edge_model()
+RECONCILED = {"status": {"observedGeneration": 1}}
+"""An EdgeModel the operator has reconciled once (it has read its champion)."""
+MODEL = {**edge_model(), **RECONCILED}
 JOB_NAME = "vibration-1-train"
 
 
@@ -486,9 +488,13 @@ def test_a_new_job_is_named_for_the_run_and_recorded() -> None:
     ("model", "config", "uri"),
     [
         (MODEL, CONFIG, "http://mlflow:5000"),
-        (edge_model(registry={"trackingUri": "https://m.example"}), CONFIG, "https://m.example"),
         (
-            edge_model(registry={"trackingUri": "https://m.example"}),
+            {**edge_model(registry={"trackingUri": "https://m.example"}), **RECONCILED},
+            CONFIG,
+            "https://m.example",
+        ),
+        (
+            {**edge_model(registry={"trackingUri": "https://m.example"}), **RECONCILED},
             NO_REGISTRY,
             "https://m.example",
         ),
@@ -610,3 +616,13 @@ def test_planning_a_started_job_is_quiet() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         plan(body_of(), world)
+
+
+def test_a_run_waits_for_its_models_first_reconcile_before_it_makes_a_job() -> None:
+    """Applied together, the run could start before the EdgeModel read its champion, and
+    the Job would not score the champion on its rows."""
+    result = plan(body_of(), TrainingWorld(model=edge_model()))
+    assert result.objects == []
+    assert conditions(result.status)["Ready"] == ("False", "WaitingForModel")
+    assert "score it on the same held-out rows" in result.status.conditions[0].message
+    assert result.requeue_at is not None
