@@ -7,9 +7,9 @@ champion → rollout → drift cleared.
 `season` writes the next season's data (other informative directions, two inputs
 moved) to CSV (the demo's clients send its rows), lands it in the local cluster's object
 store as s3://edgeml/KEY, and applies the Secret `dataset-keys` (the store's keys,
-labelled for the operator) in NS. `follow` prints each stage with its time since the start and exits 0
-when drift has cleared on the new champion, 1 when a stage fails or TIMEOUT_S (default
-420) passes. It reads the objects through the API server and changes nothing.
+labelled for the operator) in NS. `follow` prints each stage with its time since the
+start and exits 0 when drift has cleared on the new champion, 1 when a stage fails or
+TIMEOUT_S (default 420) passes. It reads the objects through the API server and changes nothing.
 """
 
 from __future__ import annotations
