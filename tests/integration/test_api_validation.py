@@ -69,6 +69,12 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         "a gate sets exactly one of min, max, notWorseThanChampionBy or maxSliceGap",
     ),
     (
+        "model-local-tracking-store",
+        "EdgeModel",
+        {"registry": {"trackingUri": "file:///tmp/mlruns"}},
+        "trackingUri: a file:// store is a directory on one machine",
+    ),
+    (
         "model-dataset-gs",
         "EdgeModel",
         {"training": {"dataset": {"uri": "gs://bucket/vibration.csv"}}},

@@ -242,13 +242,40 @@ class Promotion(KubeModel):
     """Every gate must pass."""
 
 
+LOCAL_TRACKING_STORE = (
+    "trackingUri: a file:// store is a directory on one machine, which the operator, the "
+    "training Jobs and the edge pods cannot share; name an http(s):// MLflow tracking server"
+)
+
+
+def _served_tracking_uri(uri: str | None) -> str | None:
+    if uri is not None and uri.startswith("file://"):
+        raise ValueError(LOCAL_TRACKING_STORE)
+    return uri
+
+
 class Registry(KubeModel):
     """The MLflow registered model that holds this model's versions."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.trackingUri) || !self.trackingUri.startsWith('file://')",
+                    "message": LOCAL_TRACKING_STORE,
+                }
+            ]
+        }
+    )
+
     registered_model: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     """The registered model's name; the EdgeModel's name when omitted."""
-    tracking_uri: Annotated[str, StringConstraints(pattern=r"^(https?|file)://.+")] | None = None
-    """The MLflow tracking server; the operator's configured one when omitted."""
+    tracking_uri: Annotated[
+        Annotated[str, StringConstraints(pattern=r"^(https?|file)://.+")] | None,
+        AfterValidator(_served_tracking_uri),
+    ] = None
+    """The MLflow tracking server (http:// or https://); the operator's configured one when
+    omitted. file:// is refused: a local store cannot be shared with the Jobs and pods."""
     credentials_secret_ref: LocalObjectReference | None = None
     """A Secret with MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN keys."""
 

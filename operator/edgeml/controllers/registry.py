@@ -40,13 +40,15 @@ def _tracking_uri(parsed: Parsed[Any, Any], config: OperatorConfig) -> str | Non
 def observe_model(parsed: Parsed[Any, Any], config: OperatorConfig) -> ModelWorld:
     """Read the model's registered versions; a registry outage is an observation, not a crash."""
     uri = _tracking_uri(parsed, config)
+    allowed = config.allowed_modules
     if uri is None or parsed.obj is None:
-        return ModelWorld(tracking_uri=uri)
+        return ModelWorld(tracking_uri=uri, allowed_modules=allowed)
     name = parsed.obj.spec.registry.registered_model or parsed.metadata.name
     try:
-        return ModelWorld(versions=list_versions(uri, name), tracking_uri=uri)
+        versions = list_versions(uri, name)
     except RegistryUnavailableError as err:
-        return ModelWorld(registry_error=str(err), tracking_uri=uri)
+        return ModelWorld(registry_error=str(err), tracking_uri=uri, allowed_modules=allowed)
+    return ModelWorld(versions=versions, tracking_uri=uri, allowed_modules=allowed)
 
 
 def _create_retrain(parsed: Parsed[Any, Any], plan: Plan[Any]) -> Plan[Any]:
@@ -114,7 +116,8 @@ def act_on_model(
             set_version_tag(uri, name, decision.version, APPROVAL_ID_TAG, decision.approval_id)
         set_alias(uri, name, CHAMPION, decision.version)
     except RegistryUnavailableError as err:
-        return plan_edge_model(
-            parsed, ModelWorld(registry_error=str(err), tracking_uri=uri), now=now
+        world = ModelWorld(
+            registry_error=str(err), tracking_uri=uri, allowed_modules=config.allowed_modules
         )
+        return plan_edge_model(parsed, world, now=now)
     return plan

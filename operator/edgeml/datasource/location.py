@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from edgeml.datasource.errors import DataSourceError
+
 Select = Literal["All", "Newest"]
 SUFFIXES = {"csv": ".csv", "parquet": ".parquet"}
 
@@ -89,6 +91,21 @@ def select_objects(
     if select == "Newest" and matching:
         return [max(matching, key=lambda o: (o.last_modified, o.key))]
     return matching
+
+
+def chosen_objects(
+    listed: Sequence[ObjectInfo], location: S3Location, fmt: str, select: Select
+) -> list[ObjectInfo]:
+    """`select_objects`, refusing a dataset that would read nothing (DatasetEmpty)."""
+    chosen = select_objects(listed, location, fmt, select)
+    if not chosen:
+        suffix = SUFFIXES.get(fmt, f".{fmt}")
+        raise DataSourceError(
+            "DatasetEmpty",
+            f"{location.uri} holds no {suffix} objects ({len(listed)} other objects); upload "
+            "the data under the prefix, or point uri at it",
+        )
+    return chosen
 
 
 def _digest(parts: Sequence[str]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from edgeml.api.edgemodel import Dataset
 from edgeml.datasource import http, location, s3
@@ -37,24 +37,10 @@ def observe(
     """
     uri = dataset.uri
     if uri.startswith("s3://"):
-        options = dataset.s3
-        access = replace(
-            s3.S3Access.from_credentials(
-                options.endpoint if options else None,
-                options.region if options else "us-east-1",
-                credentials,
-            ),
-            timeout=PROBE_TIMEOUT_SECONDS,
-        )
+        access = s3.access_for(dataset, credentials, PROBE_TIMEOUT_SECONDS)
         where = location.parse_s3(uri)
         listed = s3.list_objects(access, where)
-        chosen = location.select_objects(listed, where, dataset.format, dataset.select)
-        if not chosen:
-            suffix = location.SUFFIXES[dataset.format]
-            raise DataSourceError(
-                "DatasetEmpty",
-                f"{uri} holds no {suffix} objects ({len(listed)} other objects)",
-            )
+        chosen = location.chosen_objects(listed, where, dataset.format, dataset.select)
         newest = max(chosen, key=lambda o: (o.last_modified, o.key))
         return Observation(
             location.s3_data_version(uri, dataset.select, chosen), len(chosen), newest.key

@@ -10,7 +10,7 @@ bucket on behalf of someone who gave it no keys.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
@@ -18,6 +18,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from edgeml.api.edgemodel import Dataset
 from edgeml.datasource.errors import DataSourceError
 from edgeml.datasource.location import ObjectInfo, S3Location
 
@@ -65,6 +66,21 @@ class S3Access:
             creds.get(SECRET_KEY) or None,
             creds.get(SESSION_TOKEN) or None,
         )
+
+
+def access_for(
+    dataset: Dataset, credentials: Mapping[str, str] | None, timeout: float = 10.0
+) -> S3Access:
+    """How to reach an s3:// dataset's store: its `s3` options and the Secret's keys."""
+    options = dataset.s3
+    return replace(
+        S3Access.from_credentials(
+            options.endpoint if options else None,
+            options.region if options else "us-east-1",
+            credentials,
+        ),
+        timeout=timeout,
+    )
 
 
 def _client(access: S3Access) -> Any:

@@ -471,6 +471,19 @@ def plan_edge_deployment(
                 ConditionSpec(READY, "False", "NoTargetVersion", why),
                 ConditionSpec(PROGRESSING, "False", "NoTargetVersion", why),
             ]
+        elif not target.sha256:
+            # Pods verify the artifact's sha256 before serving: without it nothing rolls out
+            # (and a pin resolved early would restart its rollout once the sha256 appears).
+            message = (
+                f"Target is version {target.version} ({why}), but EdgeModel "
+                f"{parsed.obj.spec.model_ref.name} lists no sha256 for it yet (its training "
+                "run records one on the registered version); the rollout starts once it does, "
+                "so every pod can verify what it serves."
+            )
+            wanted = [
+                ConditionSpec(READY, "False", "TargetUnverified", message),
+                ConditionSpec(PROGRESSING, "False", "TargetUnverified", message),
+            ]
         elif world.fleet is None:
             message = f"Target is version {target.version} ({why}); waiting for the rollout."
             wanted = [

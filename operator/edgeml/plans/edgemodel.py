@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -25,6 +26,7 @@ from edgeml.plans.common import (
     apply_conditions,
     transition_events,
 )
+from edgeml.plans.estimators import check_template
 from edgeml.plans.parsing import Parsed
 from edgeml.plans.promotion import (
     CHAMPION,
@@ -104,10 +106,16 @@ class ModelWorld:
     tracking_uri: str | None = None
     """Where the registry is; None when none is configured."""
     observed: bool = field(default=True)
+    allowed_modules: tuple[str, ...] = ()
+    """The operator's estimator allow-list (empty: not checked)."""
 
 
-def check_edge_model(spec: EdgeModelSpec) -> str | None:
-    """What the schema cannot catch: gates on metrics that are never computed."""
+def check_edge_model(spec: EdgeModelSpec, allowed_modules: Sequence[str] = ()) -> str | None:
+    """What the schema cannot catch: an estimator no Job may import (when the allow-list
+    is known), metrics of two tasks, gates on metrics that are never computed."""
+    problem = check_template(spec.training, allowed_modules, "spec.training")
+    if problem is not None:
+        return problem
     computed = set(spec.training.evaluation.metrics)
     for index, gate in enumerate(spec.promotion.gates):
         if gate.max_slice_gap is not None:
@@ -219,7 +227,9 @@ def plan_edge_model(
     old = parsed.status
     base = old or EdgeModelStatus()
     generation = parsed.metadata.generation
-    error = parsed.error or (check_edge_model(parsed.obj.spec) if parsed.obj else None)
+    error = parsed.error or (
+        check_edge_model(parsed.obj.spec, world.allowed_modules) if parsed.obj else None
+    )
     update: dict[str, object] = {}
     actions: tuple[object, ...] = ()
     if error is not None or parsed.obj is None:

@@ -23,6 +23,7 @@ from edgeml.plans.common import (
     apply_conditions,
     transition_events,
 )
+from edgeml.plans.estimators import check_template
 from edgeml.plans.parsing import Parsed, describe_errors
 
 SUCCEEDED = "Succeeded"
@@ -36,6 +37,16 @@ class TrainingWorld:
     model: dict[str, Any] | None = None
     job: dict[str, Any] | None = None
     pods: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _template_problem(
+    model: EdgeModelSpec, run: TrainingRunSpec, config: OperatorConfig
+) -> str | None:
+    """Why the run's overrides make a template no Job can train, else None."""
+    if run.overrides is None:
+        return None
+    return check_template(merge_training(model.training, run), config.allowed_modules,
+                          "spec.overrides")  # fmt: skip
 
 
 MODEL_WAIT = timedelta(seconds=2)
@@ -186,6 +197,10 @@ def plan_training_run(
         tracking_uri = (
             spec.registry.tracking_uri if isinstance(spec, EdgeModelSpec) else None
         ) or config.mlflow_tracking_uri
+        if isinstance(spec, EdgeModelSpec) and (
+            bad := check_template(spec.training, config.allowed_modules, "spec.training")
+        ):
+            spec = bad  # the model's own template: fixing the EdgeModel starts the run
         if isinstance(spec, str):
             phase = "Pending"
             message = f"EdgeModel {parsed.obj.spec.model_ref.name} is invalid: {spec}"
@@ -203,6 +218,15 @@ def plan_training_run(
                 ConditionSpec(READY, "False", "RegistryNotConfigured", message),
                 ConditionSpec(SUCCEEDED, "Unknown", "RegistryNotConfigured", message),
             ]
+        elif (problem := _template_problem(spec, parsed.obj.spec, config)) is not None:
+            # The run's own overrides cannot train: its spec is immutable, so it fails.
+            phase = "Failed"
+            wanted = [
+                ConditionSpec(READY, "False", INVALID_SPEC, problem),
+                ConditionSpec(SUCCEEDED, "False", INVALID_SPEC, problem),
+            ]
+            update["completion_time"] = now
+            update["failure_reason"] = problem
         elif ((world.model.get("status") or {}).get("observedGeneration")) is None:
             # An EdgeModel applied together with the run has not read its champion yet: a
             # Job made now would not score the champion on its rows (no fair comparison).

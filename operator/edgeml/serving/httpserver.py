@@ -8,6 +8,16 @@ response with one `transport.write`, and supports what clients send: keep-alive
 (HTTP/1.1 default), pipelining (answered in order), Content-Length and chunked bodies,
 `Expect: 100-continue`, TCP_NODELAY. Bodies over the limit get 413 before they are read.
 
+Framing is strict, because a lenient parser in front of or behind another is how
+requests are smuggled (RFC 9112 §6.3, §5.2): a request with both Content-Length and
+Transfer-Encoding, conflicting Content-Lengths, an obsolete folded header line, a
+header name that is not a token, a control byte in a header value or a chunk size that
+is not plain hex is refused with 400 and the connection is closed, so no byte after it
+is read as another request. A client gets `header_timeout` to send a request head once
+it started one, and `body_timeout` for the body (else 408 and close); a keep-alive
+connection idle for `idle_timeout` is closed; past `max_connections` a new connection
+gets 503 and is closed.
+
 A handler returns a `Response`, or an awaitable of one for work that must not run on
 the event loop; the connection reads no further request until it is answered.
 """
@@ -16,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +34,14 @@ from dataclasses import dataclass, field
 log = logging.getLogger("edgeml.serve.http")
 
 MAX_HEADER_BYTES = 64 * 1024
+LINGER_SECONDS = 1.0
+"""How long a connection that failed framing is drained before it is closed."""
+MAX_CHUNK_SIZE_DIGITS = 8
+"""A chunk size in at most 8 hex digits (4 GiB): anything longer is refused, not parsed."""
+# Regular expressions run in C: the checks cost about a microsecond a request.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,%d}" % MAX_CHUNK_SIZE_DIGITS)
 REASONS = {
     100: "Continue",
     200: "OK",
@@ -108,6 +127,15 @@ class _Head:
     continue_sent: bool = False
 
 
+def _is_token(text: str) -> bool:
+    return _TOKEN.fullmatch(text) is not None
+
+
+def _bad_value(value: str) -> bool:
+    # Field values may hold visible bytes, spaces and tabs; no other control byte.
+    return _CONTROL.search(value) is not None
+
+
 def parse_head(raw: bytes) -> _Head:
     """The request line and headers (without the blank line); HttpError if malformed."""
     try:
@@ -121,22 +149,41 @@ def parse_head(raw: bytes) -> _Head:
             raise HttpError(505, f"unsupported protocol {parts[2]}")
         raise HttpError(400, "malformed request line")
     method, target, version = parts
+    if version not in ("HTTP/1.0", "HTTP/1.1") or not _is_token(method):
+        raise HttpError(400, "malformed request line")
+    if not target or _bad_value(target) or "\t" in target:  # the target holds no spaces
+        raise HttpError(400, "malformed request target")
     headers: dict[str, str] = {}
+    lengths: set[str] = set()
     for line in lines[1:]:
+        if line[:1] in (" ", "\t"):
+            raise HttpError(400, "obsolete line folding is not accepted")
         name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
+        if not sep or not _is_token(name):
             raise HttpError(400, f"malformed header line {line[:60]!r}")
-        headers[name.lower()] = value.strip()
+        if _bad_value(value):
+            raise HttpError(400, f"header {name[:60]!r} holds a control byte")
+        key = name.lower()
+        value = value.strip(" \t")
+        if key == "content-length":
+            lengths.update(v.strip(" \t") for v in value.split(","))
+        elif key in headers and key == "transfer-encoding":
+            value = f"{headers[key]}, {value}"
+        headers[key] = value
     connection = headers.get("connection", "").lower()
     keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
     path, _, query = target.partition("?")
     if "transfer-encoding" in headers:
+        if lengths:
+            raise HttpError(400, "both Content-Length and Transfer-Encoding: refused")
         if headers["transfer-encoding"].lower() != "chunked":
             raise HttpError(501, f"unsupported transfer-encoding {headers['transfer-encoding']}")
         length = -1
     else:
-        raw_length = headers.get("content-length", "0")
-        if not raw_length.isdigit():
+        if len(lengths) > 1:
+            raise HttpError(400, "conflicting content-length values")
+        raw_length = next(iter(lengths), "0")
+        if not raw_length.isdigit() or not raw_length.isascii() or len(raw_length) > 18:
             raise HttpError(400, f"bad content-length {raw_length[:30]!r}")
         length = int(raw_length)
     return _Head(method, path, headers, keep_alive, length, query)
@@ -152,11 +199,10 @@ def parse_chunked(buffer: bytearray, start: int, limit: int) -> tuple[bytes, int
             if len(buffer) - position > 1024:
                 raise HttpError(400, "malformed chunk size line")
             return None
-        size_text = bytes(buffer[position:line_end]).split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise HttpError(400, "malformed chunk size") from None
+        size_text = bytes(buffer[position:line_end]).split(b";", 1)[0].rstrip(b" \t")
+        if _HEX.fullmatch(size_text) is None:
+            raise HttpError(400, "malformed chunk size")
+        size = int(size_text, 16)
         if len(body) + size > limit:
             raise HttpError(413, f"the request body is over the limit of {limit} bytes")
         data_start = line_end + 2
@@ -168,6 +214,8 @@ def parse_chunked(buffer: bytearray, start: int, limit: int) -> tuple[bytes, int
             return bytes(body), end + 4
         if len(buffer) < data_start + size + 2:
             return None
+        if buffer[data_start + size : data_start + size + 2] != b"\r\n":
+            raise HttpError(400, "a chunk is not followed by CRLF")
         body += buffer[data_start : data_start + size]
         position = data_start + size + 2
 
@@ -175,9 +223,24 @@ def parse_chunked(buffer: bytearray, start: int, limit: int) -> tuple[bytes, int
 class HttpServer:
     """Listens, frames requests, calls the handler, writes responses; drains on stop."""
 
-    def __init__(self, handler: Handler, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        max_body_bytes: int,
+        max_connections: int = 1024,
+        header_timeout: float = 10.0,
+        body_timeout: float = 30.0,
+        idle_timeout: float = 75.0,
+    ) -> None:
         self.handler = handler
         self.max_body_bytes = max_body_bytes
+        self.max_connections = max_connections
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.idle_timeout = idle_timeout
+        self.refused = 0
+        """Connections refused at the limit (for metrics and tests)."""
         self.connections: set[_Connection] = set()
         self.in_flight = 0
         self.closing = False
@@ -223,19 +286,70 @@ class _Connection(asyncio.Protocol):
         self.body_start = 0
         self.busy = False
         self._pending: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_key: tuple[str, int] = ("", -1)
+        self.requests = 0
+        """Requests framed on this connection so far."""
+        self.failed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if len(self.server.connections) >= self.server.max_connections:
+            self.server.refused += 1
+            transport.write(
+                error_response_bytes(
+                    503, f"the server holds its limit of {self.server.max_connections} connections"
+                )
+            )
+            transport.close()
+            return
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             # Small responses must not wait for Nagle's timer (up to 40 ms with delayed ACK).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.connections.add(self)
+        self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self.transport = None
+        self._disarm()
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self) -> None:
+        """The one timer of the connection: idle between requests, else the read deadline
+        of the head or the body being received (none while a request is being answered).
+        A deadline runs from the start of its head or body: more bytes do not extend it."""
+        if self.transport is None or self.busy:
+            self._disarm()
+            return
+        server = self.server
+        if self.head is not None:
+            delay, what = server.body_timeout, "the request body"
+        elif self.buffer:
+            delay, what = server.header_timeout, "the request head"
+        else:
+            delay, what = server.idle_timeout, ""
+        key = (what, self.requests)
+        if self._timer is not None and self._timer_key == key:
+            return
+        self._disarm()
+        self._timer_key = key
+        self._timer = asyncio.get_running_loop().call_later(delay, self._expired, what)
+
+    def _expired(self, what: str) -> None:
+        self._timer = None
+        if self.transport is None or self.busy:
+            return
+        if what:
+            self._fail(HttpError(408, f"{what} was not received in time"))
+        else:
+            self.transport.close()  # idle keep-alive: nothing to answer
 
     def pause_writing(self) -> None:
         # The client is not reading its responses: stop reading its requests.
@@ -257,15 +371,33 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
+        if self.failed:
+            return  # after a framing error nothing more is read as a request
         self.buffer += data
         if not self.busy:
             self._serve_buffered()
+            self._arm()
 
     def _fail(self, error: HttpError) -> None:
-        if self.transport is not None:
-            self.transport.write(error_response_bytes(error.status, error.message))
-            self.transport.close()
+        """Answer a framing error and close. The rest of the client's bytes are read and
+        dropped for a moment first (a lingering close): closing with them unread would
+        reset the connection and could destroy the answer before the client reads it."""
+        self.failed = True
         self.buffer.clear()
+        self.head = None
+        self._disarm()
+        transport = self.transport
+        if transport is None:
+            return
+        transport.write(error_response_bytes(error.status, error.message))
+        if transport.can_write_eof():
+            transport.write_eof()
+            self._timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
+        else:
+            transport.close()
+
+    def eof_received(self) -> bool | None:
+        return None  # the client is done: close (after what is still being written)
 
     def _next_request(self) -> tuple[Request, bool] | None:
         """The next complete request in the buffer (and keep-alive), or None for now."""
@@ -299,6 +431,7 @@ class _Connection(asyncio.Protocol):
             body, end = parsed
         del buffer[:end]
         self.head = None
+        self.requests += 1
         return Request(head.method, head.path, head.headers, body, head.query), head.keep_alive
 
     def _maybe_continue(self, head: _Head) -> None:
@@ -312,7 +445,7 @@ class _Connection(asyncio.Protocol):
 
     def _serve_buffered(self) -> None:
         server = self.server
-        while self.transport is not None and not self.busy and self.buffer:
+        while self.transport is not None and not self.busy and self.buffer and not self.failed:
             try:
                 parsed = self._next_request()
             except HttpError as error:
@@ -332,6 +465,7 @@ class _Connection(asyncio.Protocol):
                 self._write(result, keep_alive)
             else:
                 self.busy = True
+                self._disarm()
                 self._pending = asyncio.ensure_future(self._finish(result, keep_alive))
                 return
 
@@ -346,6 +480,7 @@ class _Connection(asyncio.Protocol):
         self.busy = False
         self._write(response, keep_alive)
         self._serve_buffered()
+        self._arm()
 
     def _write(self, response: Response, keep_alive: bool) -> None:
         transport = self.transport

@@ -117,23 +117,12 @@ def read_dataset(dataset: Dataset, env: Mapping[str, str]) -> Fetched:
 
 
 def _read_s3(dataset: Dataset, env: Mapping[str, str]) -> Fetched:
-    options = dataset.s3
-    access = s3.S3Access.from_credentials(
-        options.endpoint if options else None,
-        options.region if options else "us-east-1",
-        {key: env.get(f"EDGEML_DATASET_{key}", "") for key in s3.CREDENTIAL_KEYS},
-    )
+    keys = {key: env.get(f"EDGEML_DATASET_{key}", "") for key in s3.CREDENTIAL_KEYS}
+    access = s3.access_for(dataset, keys)
     where = location.parse_s3(dataset.uri)
     try:
         listed = s3.list_objects(access, where)
-        chosen = location.select_objects(listed, where, dataset.format, dataset.select)
-        if not chosen:
-            suffix = location.SUFFIXES[dataset.format]
-            raise TrainingError(
-                "DatasetEmpty",
-                f"{dataset.uri} holds no {suffix} objects ({len(listed)} other objects); "
-                f"upload the data under the prefix, or point uri at it",
-            )
+        chosen = location.chosen_objects(listed, where, dataset.format, dataset.select)
         digest = hashlib.sha256()
         frames: list[pd.DataFrame] = []
         objects: list[dict[str, Any]] = []

@@ -10,33 +10,17 @@ import importlib
 import inspect
 from typing import Any
 
+from edgeml.plans.estimators import class_path_problem
 from edgeml.training.datasets import Task
 from edgeml.training.errors import TrainingError
 
 
 def check_class_path(class_path: str, allowed_modules: list[str]) -> None:
-    """Refuse a class path outside the allow-list, or one reaching into private names.
-
-    An allow-list entry is a top-level module (`sklearn`) or a dotted prefix
-    (`sklearn.ensemble`); the path must be that module or lie under it. Pure: imports
-    nothing.
-    """
-    parts = class_path.split(".")
-    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
-        raise TrainingError(
-            "InvalidEstimator", f"{class_path!r} is not a dotted path such as module.Class"
-        )
-    private = next((part for part in parts if part.startswith("_")), None)
-    if private is not None:
-        raise TrainingError(
-            "EstimatorNotAllowed", f"{class_path}: private name {private!r} is not allowed"
-        )
-    module = ".".join(parts[:-1])
-    if not any(module == entry or module.startswith(entry + ".") for entry in allowed_modules):
-        raise TrainingError(
-            "EstimatorNotAllowed",
-            f"module {module} is not in the allow-list ({', '.join(allowed_modules)})",
-        )
+    """Refuse a class path outside the allow-list, or one reaching into private names
+    (plans.estimators, the operator's own check). Pure: imports nothing."""
+    problem = class_path_problem(class_path, allowed_modules)
+    if problem is not None:
+        raise TrainingError(*problem)
 
 
 def load_estimator_class(class_path: str) -> type[Any]:

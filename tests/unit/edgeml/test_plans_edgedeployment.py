@@ -264,13 +264,25 @@ SCENARIOS: list[tuple[str, dict[str, Any], dict[str, Any] | None, tuple[Any, ...
     (
         "pinned",
         {"modelRef": {"alias": DELETE, "version": 2}},
-        model_with(),
+        {**model_with(), "status": {"versions": [{"version": 2, "sha256": SHA}]}},
         (
             "Pending",
             ("False", "TargetResolved"),
             ("True", "TargetResolved"),
-            VersionNodes(version=2),
+            VersionNodes(version=2, sha256=SHA),
             ["TargetResolved"],
+        ),
+    ),
+    (
+        "pinned-before-the-model-lists-it",
+        {"modelRef": {"alias": DELETE, "version": 2}},
+        model_with(),
+        (
+            "Pending",
+            ("False", "TargetUnverified"),
+            ("False", "TargetUnverified"),
+            VersionNodes(version=2),
+            ["TargetUnverified"],
         ),
     ),
     (

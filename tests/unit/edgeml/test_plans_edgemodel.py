@@ -161,6 +161,39 @@ def test_check_edge_model(changes: dict[str, Any], problem: str | None) -> None:
     assert check_edge_model(spec_of(**changes)) == problem
 
 
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"training": {"estimator": {"class": "sklearn.svm.SVC"}}}, None),
+        (
+            {"training": {"estimator": {"class": "os.system"}}},
+            "spec.training.estimator.class: module os is not in the allow-list (sklearn); "
+            "training Jobs may import only what the operator's training.allowedModules names "
+            "(Helm value)",
+        ),
+        (
+            {"training": {"estimator": {"class": "sklearn._x.Y"}}},
+            "spec.training.estimator.class: sklearn._x.Y: private name '_x' is not allowed; "
+            "training Jobs may import only what the operator's training.allowedModules names "
+            "(Helm value)",
+        ),
+        (
+            {"training": {"evaluation": {"metrics": ["f1", "rmse"]}}},
+            "spec.training.evaluation.metrics mixes classification metrics (f1) with "
+            "regression metrics (rmse); a model is a classifier or a regressor",
+        ),
+    ],
+)
+def test_a_template_no_job_could_train_is_invalid_before_any_job(
+    changes: dict[str, Any], problem: str | None
+) -> None:
+    assert check_edge_model(spec_of(**changes), ("sklearn",)) == problem
+
+
+def test_the_estimator_is_not_checked_without_an_allow_list() -> None:
+    assert check_edge_model(spec_of(training={"estimator": {"class": "os.system"}})) is None
+
+
 def test_check_edge_model_lists_computed_metrics_sorted() -> None:
     spec = spec_of(
         training={"evaluation": {"metrics": ["recall", "accuracy", "f1"]}},

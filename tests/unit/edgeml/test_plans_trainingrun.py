@@ -626,3 +626,21 @@ def test_a_run_waits_for_its_models_first_reconcile_before_it_makes_a_job() -> N
     assert conditions(result.status)["Ready"] == ("False", "WaitingForModel")
     assert "score it on the same held-out rows" in result.status.conditions[0].message
     assert result.requeue_at is not None
+
+
+def test_an_estimator_outside_the_allow_list_never_becomes_a_job() -> None:
+    # In the model: the run waits (fixing the EdgeModel starts it).
+    bad_model = {**edge_model(training={"estimator": {"class": "os.system"}}), **RECONCILED}
+    waiting = plan(body_of(), TrainingWorld(model=bad_model))
+    assert waiting.objects == []
+    assert waiting.status.phase == "Pending"
+    assert conditions(waiting.status)["Ready"] == ("False", "ModelInvalid")
+    assert "module os is not in the allow-list (sklearn)" in waiting.status.conditions[0].message
+    # In the run's own overrides: the run fails at once (its spec is immutable).
+    override = {"overrides": {"estimator": {"class": "subprocess.Popen"}}}
+    failed = plan(body_of(**override), TrainingWorld(model=MODEL))
+    assert failed.objects == []
+    assert failed.status.phase == "Failed"
+    assert conditions(failed.status)["Succeeded"] == ("False", "InvalidSpec")
+    assert failed.status.failure_reason is not None
+    assert failed.status.failure_reason.startswith("spec.overrides.estimator.class: module")

@@ -1,0 +1,66 @@
+"""Pure: which estimator classes a training Job may import, and which metrics go together.
+
+Shared by the operator (InvalidSpec before any Job runs) and `edgeml train` (which checks
+again before it imports anything), so both refuse the same class paths the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from edgeml.api.edgemodel import TrainingTemplate
+
+CLASSIFICATION_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"})
+REGRESSION_METRICS = frozenset({"rmse", "mae", "r2"})
+
+
+def class_path_problem(class_path: str, allowed_modules: Sequence[str]) -> tuple[str, str] | None:
+    """(reason, message) when `class_path` may not be imported, else None.
+
+    An allow-list entry is a top-level module (`sklearn`) or a dotted prefix
+    (`sklearn.ensemble`); the path must be that module or lie under it, and may not reach
+    into private names.
+    """
+    parts = class_path.split(".")
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        return "InvalidEstimator", f"{class_path!r} is not a dotted path such as module.Class"
+    private = next((part for part in parts if part.startswith("_")), None)
+    if private is not None:
+        return "EstimatorNotAllowed", f"{class_path}: private name {private!r} is not allowed"
+    module = ".".join(parts[:-1])
+    if not any(module == entry or module.startswith(entry + ".") for entry in allowed_modules):
+        return (
+            "EstimatorNotAllowed",
+            f"module {module} is not in the allow-list ({', '.join(allowed_modules)})",
+        )
+    return None
+
+
+def mixed_metrics(metrics: Sequence[str]) -> str | None:
+    """Why a list of metrics cannot all apply to one model (it mixes tasks), else None."""
+    classification = sorted(set(metrics) & CLASSIFICATION_METRICS)
+    regression = sorted(set(metrics) & REGRESSION_METRICS)
+    if classification and regression:
+        return (
+            f"mixes classification metrics ({', '.join(classification)}) with regression "
+            f"metrics ({', '.join(regression)}); a model is a classifier or a regressor"
+        )
+    return None
+
+
+def check_template(
+    training: TrainingTemplate, allowed_modules: Sequence[str], where: str
+) -> str | None:
+    """A training template that cannot train: the estimator outside the allow-list, or
+    evaluation metrics of two tasks (each fails only inside the Job otherwise)."""
+    if allowed_modules:
+        problem = class_path_problem(training.estimator.class_path, allowed_modules)
+        if problem is not None:
+            return (
+                f"{where}.estimator.class: {problem[1]}; training Jobs may import only what "
+                "the operator's training.allowedModules names (Helm value)"
+            )
+    mixed = mixed_metrics(training.evaluation.metrics)
+    if mixed is not None:
+        return f"{where}.evaluation.metrics {mixed}"
+    return None

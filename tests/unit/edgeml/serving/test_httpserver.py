@@ -1,0 +1,296 @@
+"""The HTTP/1.1 framing of `edgeml serve`: strict where smuggling lives, timeouts, the
+connection limit, and a fuzz of malformed bytes (the server answers or closes, and
+stays up). A real server on a loopback port, raw sockets as the client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgeml.serving.httpserver import HttpError, HttpServer, Request, Response, parse_head
+
+
+def _echo(request: Request) -> Response:
+    body = {"method": request.method, "path": request.path, "body": len(request.body)}
+    return Response(200, json.dumps(body).encode())
+
+
+class Running:
+    """An HttpServer on its own event loop thread."""
+
+    def __init__(self, **options: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.server = HttpServer(_echo, max_body_bytes=1024, **options)
+        self.port = 0
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.port = self.loop.run_until_complete(self.server.start("127.0.0.1", 0))
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        assert ready.wait(5)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(1), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+    def connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        return sock
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def start(**options: Any) -> Running:
+        running = Running(**options)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+def _read_all(sock: socket.socket, timeout: float = 5) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            return data + b"<still open>"
+        except ConnectionResetError:
+            return data  # closed with bytes of ours unread: a close all the same
+        if not chunk:
+            return data
+        data += chunk
+
+
+def _statuses(data: bytes) -> list[int]:
+    """The status of each response in a stream of them (bodies are JSON, never a status
+    line)."""
+    return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+
+
+GET = b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"
+CLOSE = b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def test_content_length_with_transfer_encoding_is_refused_and_nothing_after_it_is_read(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve()
+    with running.connect() as sock:
+        sock.sendall(
+            b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + GET + CLOSE
+        )
+        data = _read_all(sock)
+    assert _statuses(data) == [400]
+    assert b"connection: close" in data
+    assert b"/ok" not in data
+
+
+@pytest.mark.parametrize(
+    ("head", "why"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n", b"obsolete line folding"),
+        (b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n", b"malformed header line"),
+        (b"GET / HTTP/1.1\r\nHost\x00: x\r\n\r\n", b"malformed header line"),
+        (b"GET / HTTP/1.1\r\nHost: x\x01y\r\n\r\n", b"control byte"),
+        (b"GET / HTTP/1.1\r\n Host: x\r\n\r\n", b"obsolete line folding"),
+        (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", b"conflicting"),
+        (b"POST / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\nabcd", b"conflicting"),
+        (b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc", b"bad content-length"),
+        (b"G(T / HTTP/1.1\r\n\r\n", b"malformed request line"),
+        (b"GET / HTTP/1.9\r\n\r\n", b"malformed request line"),
+    ],
+)
+def test_heads_a_lenient_parser_would_take_are_refused(
+    serve: Callable[..., Running], head: bytes, why: bytes
+) -> None:
+    running = serve()
+    with running.connect() as sock:
+        sock.sendall(head + GET)
+        data = _read_all(sock)
+    assert _statuses(data) == [400], data
+    assert why in data
+
+
+@pytest.mark.parametrize("size", [b"0x5", b"+5", b"1_0", b"-1", b"123456789", b"", b"5 5"])
+def test_chunk_sizes_that_are_not_plain_hex_are_refused(
+    serve: Callable[..., Running], size: bytes
+) -> None:
+    running = serve()
+    with running.connect() as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + size + b"\r\nhello\r\n0\r\n\r\n" + GET
+        )  # fmt: skip
+        data = _read_all(sock)
+    assert _statuses(data) == [400], data
+
+
+def test_chunk_extensions_and_equal_lengths_are_fine_and_pipelining_answers_in_order(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve()
+    with running.connect() as sock:
+        sock.sendall(
+            b"POST /one HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5;name=value\r\nhello\r\n0\r\n\r\n"
+            b"POST /two HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc" + CLOSE
+        )
+        data = _read_all(sock)
+    assert _statuses(data) == [200, 200, 200]
+    assert data.index(b"/one") < data.index(b"/two") < data.index(b"/last")
+    assert b'"body": 5' in data
+
+
+def test_a_request_sent_one_byte_at_a_time_is_answered(serve: Callable[..., Running]) -> None:
+    running = serve()
+    request = b"POST /slow HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    with running.connect() as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(request)):
+            sock.sendall(request[i : i + 1])
+        sock.sendall(CLOSE)
+        data = _read_all(sock)
+    assert _statuses(data) == [200, 200]
+
+
+def test_a_slow_head_and_a_slow_body_get_408_and_an_idle_connection_is_closed(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve(header_timeout=0.3, body_timeout=0.3, idle_timeout=0.3)
+    with running.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+        started = time.monotonic()
+        data = _read_all(sock)
+        assert time.monotonic() - started < 3
+    assert _statuses(data) == [408]
+    assert b"the request head was not received in time" in data
+    with running.connect() as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+        data = _read_all(sock)
+    assert _statuses(data) == [408]
+    assert b"the request body" in data
+    with running.connect() as sock:
+        sock.sendall(GET)
+        data = _read_all(sock)  # answered, then closed once idle
+    assert _statuses(data) == [200]
+    assert not data.endswith(b"<still open>")
+
+
+def test_a_trickling_head_is_not_kept_alive_by_each_byte(serve: Callable[..., Running]) -> None:
+    running = serve(header_timeout=0.5)
+    with running.connect() as sock:
+        started = time.monotonic()
+        try:
+            for byte in b"GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa":
+                sock.sendall(bytes([byte]))
+                time.sleep(0.05)
+        except OSError:
+            pass  # closed by the server: the point
+        data = _read_all(sock)
+    assert _statuses(data) == [408]
+    assert time.monotonic() - started < 2.5
+
+
+def test_past_the_connection_limit_a_client_gets_503_and_a_freed_slot_serves(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve(max_connections=2)
+    first, second = running.connect(), running.connect()
+    for sock in (first, second):
+        sock.sendall(GET)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    with running.connect() as third:
+        data = _read_all(third)
+    assert _statuses(data) == [503]
+    assert b"limit of 2 connections" in data
+    first.close()
+    deadline = time.monotonic() + 5
+    while len(running.server.connections) > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with running.connect() as fourth:
+        fourth.sendall(CLOSE)
+        assert _statuses(_read_all(fourth)) == [200]
+    second.close()
+    assert running.server.refused == 1
+
+
+# --- fuzz ---------------------------------------------------------------------------------
+
+PIECES = [
+    b"GET / HTTP/1.1\r\n", b"POST /v2/models/m/infer HTTP/1.1\r\n", b"Host: x\r\n",
+    b"Content-Length: 5\r\n", b"Content-Length: 99999999999\r\n", b"Transfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: gzip, chunked\r\n", b"Expect: 100-continue\r\n", b" folded\r\n",
+    b"\r\n", b"5\r\nhello\r\n", b"0\r\n\r\n", b"ffffffff\r\n", b"5;ext=1\r\nab", b"\x00",
+    b"\xff\xfe", b"GET", b" ", b"HTTP/2.0\r\n", b"Connection: close\r\n", b"X: \x7f\r\n",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fuzz_server() -> Iterator[Running]:
+    """One server for every example: it must survive all of them."""
+    running = Running(header_timeout=0.3, body_timeout=0.3, idle_timeout=0.3)
+    yield running
+    running.stop()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.one_of(st.sampled_from(PIECES), st.binary(max_size=12)), max_size=14),
+    st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=6),
+)
+def test_malformed_bytes_are_answered_or_closed_and_the_server_stays_up(
+    fuzz_server: Running, pieces: list[bytes], splits: list[int]
+) -> None:
+    running = fuzz_server
+    payload = b"".join(pieces)
+    with running.connect() as sock:
+        position, index = 0, 0
+        try:
+            while position < len(payload):
+                step = splits[index % len(splits)]
+                sock.sendall(payload[position : position + step])
+                position, index = position + step, index + 1
+        except OSError:
+            pass  # the server closed on a framing error: allowed
+        data = _read_all(sock, timeout=3)
+    assert not data.endswith(b"<still open>"), "neither answered in full nor closed"
+    for status in _statuses(data):
+        assert status in (100, 200, 400, 408, 411, 413, 431, 501, 505)
+    with running.connect() as sock:
+        sock.sendall(CLOSE)
+        assert _statuses(_read_all(sock)) == [200]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_parse_head_raises_only_http_errors(raw: bytes) -> None:
+    status = 200
+    try:
+        parse_head(raw)
+    except HttpError as error:
+        status = error.status
+    assert 200 <= status < 600
