@@ -68,6 +68,7 @@ PORT_NAMES = (
     "SCHEDULER",
     "KWOK",
     "MLFLOW",
+    "S3",
 )
 COMPONENTS = (
     "etcd",
@@ -76,6 +77,7 @@ COMPONENTS = (
     "kube-scheduler",
     "kwok",
     "mlflow",
+    "s3",
 )
 MAIN_CLUSTER_DIR = Path.home() / ".cache" / "edgeml" / "local" / "cluster"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -107,6 +109,7 @@ def throwaway_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[st
         "SCHEDULER": base.ports.scheduler,
         "KWOK": base.ports.kwok,
         "MLFLOW": base.ports.mlflow,
+        "S3": base.ports.s3,
     }
     for name in PORT_NAMES:
         env[f"EDGEML_{name}_PORT"] = str(default_ports[name] + PORT_OFFSET)

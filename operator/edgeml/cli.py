@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="edgeml",
         help="the peering object's name (ClusterKopfPeering, or KopfPeering per namespace)",
     )
+    run.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="elect the active replica with a Lease (use with --standalone: no kopf peering)",
+    )
+    run.add_argument("--lease-name", default="edgeml", help="the Lease's name")
+    run.add_argument(
+        "--lease-namespace",
+        default=None,
+        help="the Lease's namespace (default: $POD_NAMESPACE, else the pod's own namespace)",
+    )
+    run.add_argument(
+        "--identity", default=None, help="this replica's name in the Lease (default: $POD_NAME)"
+    )
     run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz")
     run.add_argument("--metrics-address", default="0.0.0.0")
     run.add_argument("--metrics-port", type=int, default=9090)
@@ -110,9 +126,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+POD_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _lease_of(args: argparse.Namespace) -> tuple[str, str, str] | None:
+    if not args.leader_elect:
+        return None
+    namespace = args.lease_namespace or os.environ.get("POD_NAMESPACE")
+    if not namespace and Path(POD_NAMESPACE_FILE).exists():
+        namespace = Path(POD_NAMESPACE_FILE).read_text().strip()
+    if not namespace:
+        raise SystemExit("edgeml run --leader-elect: name the Lease's namespace with "
+                         "--lease-namespace (or set POD_NAMESPACE)")  # fmt: skip
+    identity = args.identity or os.environ.get("POD_NAME") or socket.gethostname()
+    # A replacement pod may reuse a name; the suffix keeps two processes apart.
+    return namespace, args.lease_name, f"{identity}_{os.getpid()}"
+
+
 def _run(args: argparse.Namespace) -> int:
     from edgeml.runtime import RuntimeOptions, run
 
+    lease = _lease_of(args)
     return run(
         RuntimeOptions(
             namespaces=tuple(args.namespace),
@@ -123,6 +157,7 @@ def _run(args: argparse.Namespace) -> int:
             metrics_port=args.metrics_port,
             log_format=args.log_format,
             verbose=args.verbose,
+            lease=lease,
         )
     )
 

@@ -32,6 +32,9 @@ class RuntimeOptions:
     metrics_port: int = 9090
     log_format: str = "json"
     verbose: bool = False
+    lease: tuple[str, str, str] | None = None
+    """(namespace, name, identity) of the Lease that elects the active replica; None runs
+    without leader election (kopf's peering, or standalone)."""
 
 
 class QuietSuccess(logging.Filter):
@@ -88,8 +91,8 @@ def run(options: RuntimeOptions) -> int:
         where = f"{options.metrics_address}:{options.metrics_port}"
         logger.info(f"edgeml operator starting: watching {scope}, metrics on {where}")
 
-    asyncio.run(
-        kopf.operator(
+    async def operate() -> None:
+        await kopf.operator(
             clusterwide=not options.namespaces,
             namespaces=list(options.namespaces),
             standalone=options.standalone,
@@ -97,5 +100,12 @@ def run(options: RuntimeOptions) -> int:
             peering_name=None if options.standalone else options.peering,
             liveness_endpoint=options.liveness,
         )
-    )
+
+    if options.lease is None:
+        asyncio.run(operate())
+        return 0
+    from edgeml.election import Elector, run_elected
+
+    namespace, name, identity = options.lease
+    asyncio.run(run_elected(Elector(namespace, name, identity), options.liveness, operate))
     return 0

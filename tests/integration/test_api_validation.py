@@ -267,7 +267,7 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         "drift-nothing-to-watch",
         "DriftPolicy",
         {"dataDrift": DELETE},
-        "set at least one of dataDrift, conceptDrift or schedule",
+        "set at least one of dataDrift, conceptDrift, schedule, newData or codeChange",
     ),
     (
         "drift-missing-deployment",

@@ -67,8 +67,14 @@ def test_chart_lints_strictly(cluster: ClusterHandle) -> None:
             "--set",
             "metrics.serviceMonitor.enabled=false",
         ],
+        [
+            "--set",
+            "watchNamespaces={team-a,team-b}",
+            "--set",
+            "operator.leaderElection.enabled=false",
+        ],
     ],
-    ids=["defaults", "standalone", "namespaced"],
+    ids=["defaults", "standalone", "namespaced", "peering-namespaced"],
 )
 def test_rendered_objects_are_accepted_by_the_api_server(
     cluster: ClusterHandle, crds: list[str], values: list[str]
@@ -324,10 +330,37 @@ def _docs(helm: str, release: str, *values: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
 
+PEERING = ("--set", "operator.leaderElection.enabled=false")
+"""kopf's peering instead of leader election (the chart still renders it when asked)."""
+
+
+def test_replicas_elect_the_active_one_with_a_lease_in_the_release_namespace(
+    cluster: ClusterHandle,
+) -> None:
+    docs = _docs(_tool(cluster, "helm"), "plant", "--set", "replicaCount=2")
+    assert not [d for d in docs if d["apiVersion"] == "kopf.dev/v1"]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert {"--standalone", "--leader-elect", "--lease-name=plant-edgeml",
+            "--lease-namespace=plant-system"} <= set(container["args"])  # fmt: skip
+    assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in (
+        container["env"]
+    )
+    (role,) = [d for d in docs if d["kind"] == "Role"]
+    assert role["metadata"]["namespace"] == "plant-system"
+    named = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+             "resourceNames": ["plant-edgeml"], "verbs": ["get", "update"]}  # fmt: skip
+    assert named in role["rules"]
+    (cluster_role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    assert not [r for r in cluster_role["rules"] if "kopf.dev" in r["apiGroups"]]
+
+
 def test_watched_namespaces_get_a_kopf_peering_each_named_after_the_release(
     cluster: ClusterHandle,
 ) -> None:
-    docs = _docs(_tool(cluster, "helm"), "team-b", "--set", "watchNamespaces={team-a,team-b}")
+    docs = _docs(
+        _tool(cluster, "helm"), "team-b", "--set", "watchNamespaces={team-a,team-b}", *PEERING
+    )
     peerings = [(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"])
                 for d in docs if d["apiVersion"] == "kopf.dev/v1"]  # fmt: skip
     assert peerings == [
@@ -352,6 +385,6 @@ def test_two_releases_share_no_cluster_wide_object(cluster: ClusterHandle) -> No
     first, second = cluster_scoped("plant-a", "team-a"), cluster_scoped("plant-b", "team-b")
     assert first, "the chart renders cluster-wide RBAC"
     assert first.isdisjoint(second), first & second
-    everywhere = {(d["kind"], d["metadata"]["name"]) for d in _docs(helm, "other")
+    everywhere = {(d["kind"], d["metadata"]["name"]) for d in _docs(helm, "other", *PEERING)
                   if d["apiVersion"] == "kopf.dev/v1"}  # fmt: skip
     assert everywhere == {("ClusterKopfPeering", "other-edgeml")}

@@ -41,6 +41,7 @@ def _env(home: Path) -> dict[str, str]:
         ("SCHEDULER", p.scheduler),
         ("KWOK", p.kwok),
         ("MLFLOW", p.mlflow),
+        ("S3", p.s3),
     ):
         env[f"EDGEML_{name}_PORT"] = str(port + PORT_OFFSET)
     return env

@@ -406,7 +406,8 @@ def test_an_operator_watching_namespaces_peers_through_their_kopf_peering(
     chart = Path(__file__).resolve().parents[2] / "charts" / "edgeml"
     rendered = subprocess.run(
         [helm, "template", "plant", str(chart), "--kube-version", "1.35.4",
-         "--set", f"watchNamespaces={{{namespace}}}"],
+         "--set", f"watchNamespaces={{{namespace}}}",
+         "--set", "operator.leaderElection.enabled=false"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     (peering,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "KopfPeering"]

@@ -1,0 +1,150 @@
+"""Two operator replicas under the operator's own identity, elected with a Lease: one
+acts, the other stands by; killed during a rollout, the active one is replaced within
+15 s and the rollout finishes with no duplicate pod; stopped cleanly, it hands over at
+once."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from support.cluster import ClusterHandle
+from support.models import train_version
+from support.objects import DELETE, PLURALS, edge_deployment, hermetic_edge_model
+from support.operator import OPERATOR_NAMESPACE, SERVICE_ACCOUNT, OperatorProcess
+from support.rollout import GROUP, VERSION, Rollout
+from support.wait import wait_for
+
+LEASE = "edgeml-ha"
+KWOK_EDGE = {"edgeml.io/simulator": "kwok", "node-role.kubernetes.io/edge": "true"}
+TAKEOVER_TARGET_S = 15
+
+
+def _lease_rights(rbac: client.RbacAuthorizationV1Api, namespace: str) -> None:
+    """What the chart's leader-election Role grants, for this test's Lease."""
+    rbac.create_namespaced_role(namespace, {
+        "metadata": {"name": "leader-election"},
+        "rules": [
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+             "resourceNames": [LEASE], "verbs": ["get", "update"]},
+        ],
+    })  # fmt: skip
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": "leader-election"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                    "name": "leader-election"},
+        "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT,
+                      "namespace": OPERATOR_NAMESPACE}],
+    })  # fmt: skip
+
+
+def _holder(coordination: client.CoordinationV1Api, namespace: str) -> str:
+    try:
+        lease = coordination.read_namespaced_lease(LEASE, namespace)
+    except client.ApiException:
+        return ""
+    return str(lease.spec.holder_identity or "")
+
+
+def _replica(kubeconfig: Path, namespace: str, name: str, tmp_path: Path) -> OperatorProcess:
+    proc = OperatorProcess(
+        kubeconfig, namespace, tmp_path / f"operator-{name}.log",
+        args=("--standalone", "--leader-elect", f"--lease-name={LEASE}",
+              f"--lease-namespace={namespace}", f"--identity={name}"),
+    )  # fmt: skip
+    proc.start()
+    return proc
+
+
+def test_one_replica_acts_a_killed_one_is_replaced_in_time_and_a_stopped_one_hands_over(
+    cluster: ClusterHandle,
+    operator_kubeconfig: Path,
+    api_client: client.ApiClient,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    if not cluster.local:
+        pytest.skip("KWOK nodes exist only on the local cluster")
+    assert cluster.settings is not None
+    _lease_rights(client.RbacAuthorizationV1Api(api_client), namespace)
+    coordination = client.CoordinationV1Api(api_client)
+    replicas: dict[str, OperatorProcess] = {}
+    try:
+        for name in ("a", "b"):
+            replicas[name] = _replica(operator_kubeconfig, namespace, name, tmp_path)
+        holder = wait_for(lambda: _holder(coordination, namespace), bool, timeout=30,
+                          what="a replica to take the Lease")  # fmt: skip
+        leader, standby = ("a", "b") if holder.startswith("a_") else ("b", "a")
+
+        model = hermetic_edge_model("vibration")
+        good = train_version(
+            model["spec"]["registry"]["registeredModel"], cluster.settings.mlflow_uri, tmp_path
+        )
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS["EdgeModel"],
+                                               model)  # fmt: skip
+        ed = Rollout(custom, core, namespace, "vibration-edge")
+        ed.wait_model_knows("vibration", good.version)
+        strategy = {"canary": {"maxUnavailable": 6, "analysis": DELETE, "steps": [
+            {"nodes": 2}, {"pause": {"duration": "6s"}}, {"nodes": "100%"}]}}  # fmt: skip
+        deployment = edge_deployment(
+            modelRef={"alias": DELETE, "version": good.version}, nodeSelector=KWOK_EDGE,
+            strategy=strategy,
+        )  # fmt: skip
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgedeployments",
+                                               deployment)  # fmt: skip
+        wait_for(lambda: ed.get(), lambda d: (d.get("status") or {}).get("phase") == "Paused",
+                 timeout=60, what="the rollout to pause at its first step")  # fmt: skip
+        standby_log = replicas[standby].logs()
+        assert "standing by" in standby_log
+        assert "now leads" not in standby_log
+
+        # The active replica dies mid-rollout.
+        killed = time.monotonic()
+        replicas[leader].kill()
+        new_holder = wait_for(
+            lambda: _holder(coordination, namespace),
+            lambda h: h.startswith(f"{standby}_"),
+            timeout=TAKEOVER_TARGET_S + 10,
+            what="the standby to take over",
+        )
+        takeover = time.monotonic() - killed
+        print(f"takeover after a kill: {takeover:.1f}s (target {TAKEOVER_TARGET_S}s)")
+        assert takeover <= TAKEOVER_TARGET_S
+        done = ed.wait_phase("Healthy", good.version, timeout=120)
+        pods = core.list_namespaced_pod(namespace).items
+        nodes = [p.spec.node_name for p in pods if not p.metadata.deletion_timestamp]
+        assert len(nodes) == len(set(nodes)) == 6, nodes  # one pod per node, no duplicate
+        assert done["status"]["stable"]["version"] == good.version
+
+        # A clean stop (an upgrade, a scale-down) hands the Lease over at once.
+        replicas["c"] = _replica(operator_kubeconfig, namespace, "c", tmp_path)
+        stopped = time.monotonic()
+        replicas[standby].stop()
+        wait_for(lambda: _holder(coordination, namespace), lambda h: h.startswith("c_"),
+                 timeout=10, what="the third replica to take the released Lease")  # fmt: skip
+        handover = time.monotonic() - stopped
+        print(f"handover after a clean stop: {handover:.1f}s; holder was {new_holder}")
+        assert "released" in replicas[standby].logs()
+        assert handover < 5
+    finally:
+        for proc in replicas.values():
+            proc.stop()
+
+
+def test_a_replica_without_rights_to_its_lease_stands_by_and_says_why(
+    operator_kubeconfig: Path, namespace: str, tmp_path: Path
+) -> None:
+    proc = _replica(operator_kubeconfig, namespace, "x", tmp_path)
+    try:
+        wait_for(proc.logs, lambda log: "cannot look at the Lease" in log, timeout=30,
+                 what="the refusal in the log")  # fmt: skip
+        assert "403" in proc.logs() or "Forbidden" in proc.logs()
+        assert proc.healthy()  # standing by, alive: the kubelet would not restart it
+    finally:
+        proc.stop()
