@@ -387,9 +387,24 @@ patches:
     _wait_condition(custom, namespace, "DriftPolicy", "vibration-drift", "Ready", "NoServingPods")
 
 
+def _grant_in_namespace(
+    api_client: client.ApiClient, namespace: str, rules: list[dict[str, Any]]
+) -> None:
+    """The chart's rules for this test's namespace only (the shared identity keeps the
+    default chart's rights, which have no peering: leader election is the default)."""
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": "peering"}, "rules": rules})
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": "peering"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "peering"},
+        "subjects": [{"kind": "ServiceAccount", "name": "edgeml", "namespace": "edgeml-system"}],
+    })  # fmt: skip
+
+
 def test_an_operator_watching_namespaces_peers_through_their_kopf_peering(
     cluster: ClusterHandle,
     operator_kubeconfig: Path,
+    api_client: client.ApiClient,
     custom: client.CustomObjectsApi,
     namespace: str,
     tmp_path: Path,
@@ -412,6 +427,10 @@ def test_an_operator_watching_namespaces_peers_through_their_kopf_peering(
     ).stdout  # fmt: skip
     (peering,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "KopfPeering"]
     assert peering["metadata"]["namespace"] == namespace
+    (role,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "ClusterRole"]
+    kopf_rules = [r for r in role["rules"] if "kopf.dev" in r["apiGroups"]]
+    assert kopf_rules, "the chart grants peering rights when it renders peering"
+    _grant_in_namespace(api_client, namespace, kopf_rules)
     custom.create_namespaced_custom_object("kopf.dev", "v1", namespace, "kopfpeerings", peering)
     proc = OperatorProcess(
         operator_kubeconfig,
