@@ -143,7 +143,6 @@ BAD_INPUTS = [
         {"estimator": {"class": "sklearn.ensemble.NoSuchForest"}},
         "UnknownEstimator",
     ),
-    ("not-allowed", {"estimator": {"class": "os.system"}}, "EstimatorNotAllowed"),
     (
         "unconvertible",
         {"estimator": {"class": "sklearn.semi_supervised.LabelSpreading"}},
@@ -165,6 +164,9 @@ def test_bad_inputs_fail_the_run_with_a_precise_reason_without_retries(
     _create(custom, namespace, _model(namespace, data))
     for name, overrides, _ in BAD_INPUTS:
         _create(custom, namespace, training_run(name=name, overrides=overrides))
+    # An estimator outside the allow-list never reaches a Job: the operator refuses it.
+    not_allowed = {"estimator": {"class": "os.system"}}
+    _create(custom, namespace, training_run(name="not-allowed", overrides=not_allowed))
     for name, _, reason in BAD_INPUTS:
         run = _finished_run(custom, namespace, name)
         assert run["status"]["phase"] == "Failed", (name, run["status"])
@@ -174,6 +176,14 @@ def test_bad_inputs_fail_the_run_with_a_precise_reason_without_retries(
         ]
         job = batch.read_namespaced_job(f"{name}-train", namespace)
         assert (job.status.failed or 0) == 1, f"{name}: bad input must not be retried"
+    refused = _finished_run(custom, namespace, "not-allowed")
+    assert (refused["status"]["phase"], _ready_reason(refused)) == ("Failed", "InvalidSpec")
+    assert refused["status"]["failureReason"].startswith(
+        "spec.overrides.estimator.class: module os is not in the allow-list (sklearn)"
+    )
+    with pytest.raises(client.ApiException) as missing:
+        batch.read_namespaced_job("not-allowed-train", namespace)
+    assert missing.value.status == 404
     assert operator.proc is not None
     assert operator.proc.poll() is None, "the operator must not crash"
 
