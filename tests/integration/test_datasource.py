@@ -4,7 +4,6 @@ the data version the trainer records and the operator's probe sees, and the erro
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from edgeml.datasource.probe import observe
 from edgeml.training.datasets import read_dataset
 from edgeml.training.errors import TrainingError
 from localcluster.objectstore import secret_data
+from support.httpd import serving
 from support.objectstore import Bucket
 
 
@@ -159,12 +159,8 @@ class _Versioned(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_base() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Versioned)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Versioned) as base:
+        yield base
     _Versioned.etag = '"v1"'
 
 

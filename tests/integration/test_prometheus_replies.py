@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from edgeml.prometheus import PrometheusUnavailableError, pod_samples
+from support.httpd import serving
 
 
 def _series(job: str, value: str = "7") -> dict[str, object]:
@@ -55,12 +55,8 @@ class _Replies(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Replies)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    thread.join(5)
+    with serving(_Replies) as base:
+        yield base
 
 
 def test_a_series_scraped_by_two_jobs_counts_once(server: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from edgeml.training.datasets import (
     sha256_hex,
 )
 from edgeml.training.errors import TrainingError
+from support.httpd import serving
 
 
 def _spec(**fields: Any) -> Dataset:
@@ -89,12 +89,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_base() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Handler) as base:
+        yield base
 
 
 def test_http_dataset_is_read_with_its_headers(http_base: str) -> None:
