@@ -114,7 +114,8 @@ def test_content_length_with_transfer_encoding_is_refused_and_nothing_after_it_i
     [
         (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n", b"obsolete line folding"),
         (b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n", b"malformed header line"),
-        (b"GET / HTTP/1.1\r\nHost\x00: x\r\n\r\n", b"malformed header line"),
+        (b"GET / HTTP/1.1\r\nHost\x00: x\r\n\r\n", b"control byte"),
+        (b"GET / HTTP/1.1\r\nHost: x\ny: z\r\n\r\n", b"bare CR or LF"),
         (b"GET / HTTP/1.1\r\nHost: x\x01y\r\n\r\n", b"control byte"),
         (b"GET / HTTP/1.1\r\n Host: x\r\n\r\n", b"obsolete line folding"),
         (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", b"conflicting"),
