@@ -71,6 +71,7 @@ from edgeml.plans.retraining import (
     retrain_episode,
 )
 from edgeml.plans.triggers import (
+    DATASET_READABLE,
     DataLook,
     code_change,
     data_change,
@@ -361,7 +362,10 @@ def plan_drift_policy(
     actions: tuple[Send | CreateRun, ...] = ()
     retrain: RetrainPlan | None = None
     if parsed.obj is not None and error is None and world.deployment is not None:
-        watch = new_data_status(base.new_data, world.data_look)
+        watching = parsed.obj.spec.new_data is not None
+        watch = new_data_status(base.new_data, world.data_look) if watching else None
+        if not watching:
+            update["new_data"] = None  # newData removed: no watch to report
         retrain = _retraining(parsed, world, update, watch, model_spec, now)
         if watch is not None:
             watch = watch.model_copy(update={"baseline": retrain.data_baseline})
@@ -398,6 +402,8 @@ def plan_drift_policy(
     kept = apply_conditions(base.conditions, wanted, now=now, generation=generation)
     if retrain is not None and retrain.condition is None:
         kept = [c for c in kept if c.type != RETRAINING]  # retraining turned off
+    if parsed.obj is not None and parsed.obj.spec.new_data is None:
+        kept = [c for c in kept if c.type != DATASET_READABLE]  # no dataset watched
     status = base.model_copy(
         update={
             **update,

@@ -21,7 +21,8 @@ from edgeml.plans.driftpolicy import (
     plan_drift_policy,
 )
 from edgeml.plans.parsing import parse
-from support.objects import drift_policy, edge_deployment
+from edgeml.plans.triggers import DATASET_READABLE, DataLook
+from support.objects import drift_policy, edge_deployment, edge_model
 
 from .drift.support import baseline, window
 
@@ -389,3 +390,20 @@ def test_a_scheduled_retrain_is_created_and_its_receivers_told_it_started() -> N
     assert send.delivery.alert.status == "firing"
     assert send.delivery.alert.labels["trainingrun"] == create.manifest["metadata"]["name"]
     assert result.status.triggered_runs[0].outcome == "Training"
+
+
+def test_removing_new_data_drops_its_status_and_condition() -> None:
+    """A policy that no longer watches its data says nothing of the last look."""
+    s3 = {"uri": "s3://d/v/", "target": "label", "s3": {"endpoint": "http://127.0.0.1:9"}}
+    model = edge_model(training={"dataset": s3})
+    look = DataLook("s3://d/v/", T0, "dv-1", 1, "v/a.csv")
+    watching = plan(
+        body_of(newData={"interval": "1m"}),
+        DriftWorld(DEPLOYMENT, model=model, data_look=look),
+    ).status
+    assert watching.new_data is not None
+    assert conditions(watching)[DATASET_READABLE][1] == "Watching"
+    status = watching.to_json()
+    stopped = plan(body_of(status=status), DriftWorld(DEPLOYMENT, model=model), now=T1).status
+    assert stopped.new_data is None
+    assert DATASET_READABLE not in conditions(stopped)
