@@ -300,9 +300,11 @@ def test_concept_drift_from_feedback_labels_reports_label_coverage(
         lambda o: (
             (o.get("status") or {}).get("concept", {}).get("value") is not None
             and _drifted(o).get("reason") == "NoDrift"
+            # Labels trail their predictions: early evaluations see fewer of them.
+            and ((o.get("status") or {}).get("concept", {}).get("coverage") or 0) > 0.3
         ),
         timeout=120,
-        what="the live accuracy from true labels, without drift",
+        what="the live accuracy from true labels (half of them sent), without drift",
     )
     concept = good["status"]["concept"]
     print(f"true labels: accuracy {concept['value']:.3f}, coverage {concept['coverage']:.2f}")
