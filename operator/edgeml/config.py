@@ -128,14 +128,27 @@ def _names(text: str) -> tuple[str, ...]:
 def _resources(name: str) -> ResourceRequirements | None:
     """A JSON `{"requests": {...}, "limits": {...}}` from the environment; None when unset
     or empty (`{}`), so the default stays."""
-    text = os.environ.get(name) or "{}"
     try:
-        resources = ResourceRequirements.model_validate_json(text)
-    except ValidationError as err:
+        document = json.loads(os.environ.get(name) or "{}")
+        if isinstance(document, dict):
+            # Helm's toJson writes `cpu: 2` as a number; a quantity is a string.
+            document = {
+                key: {k: _quantity(v) for k, v in part.items()} if isinstance(part, dict) else part
+                for key, part in document.items()
+            }
+        resources = ResourceRequirements.model_validate(document)
+    except (ValueError, ValidationError) as err:
         raise ValueError(f"{name} is not a resources object (cpu, memory): {err}") from err
     if not resources.requests and not resources.limits:
         return None
     return resources
+
+
+def _quantity(value: object) -> object:
+    """A number as the quantity string it means (2 → "2", 0.5 → "0.5"); else as is."""
+    if isinstance(value, bool):
+        return value
+    return str(value) if isinstance(value, int | float) else value
 
 
 def _receivers(text: str) -> tuple[Receiver, ...]:

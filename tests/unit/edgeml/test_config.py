@@ -163,3 +163,9 @@ def test_malformed_training_resources_are_a_clear_error(
     bare_env.setenv("EDGEML_TRAINING_RESOURCES", value)
     with pytest.raises(ValueError, match="EDGEML_TRAINING_RESOURCES is not a resources object"):
         OperatorConfig.from_env()
+
+
+def test_numeric_quantities_from_helm_are_strings(bare_env: pytest.MonkeyPatch) -> None:
+    bare_env.setenv("EDGEML_TRAINING_RESOURCES", '{"requests": {"cpu": 2}, "limits": {"cpu": 0.5}}')
+    resources = OperatorConfig.from_env().training_resources
+    assert resources.to_json() == {"requests": {"cpu": "2"}, "limits": {"cpu": "0.5"}}
