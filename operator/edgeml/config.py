@@ -130,6 +130,8 @@ def _resources(name: str) -> ResourceRequirements | None:
     or empty (`{}`), so the default stays."""
     try:
         document = json.loads(os.environ.get(name) or "{}")
+        if document is None:  # toJson of an unset value
+            return None
         if isinstance(document, dict):
             # Helm's toJson writes `cpu: 2` as a number; a quantity is a string.
             document = {

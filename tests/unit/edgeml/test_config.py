@@ -149,8 +149,11 @@ def test_training_resources_come_from_json(bare_env: pytest.MonkeyPatch) -> None
     assert resources.to_json() == {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {}}
 
 
-def test_empty_training_resources_keep_the_default(bare_env: pytest.MonkeyPatch) -> None:
-    bare_env.setenv("EDGEML_TRAINING_RESOURCES", "{}")
+@pytest.mark.parametrize("value", ["{}", "null", ""])
+def test_empty_training_resources_keep_the_default(
+    bare_env: pytest.MonkeyPatch, value: str
+) -> None:
+    bare_env.setenv("EDGEML_TRAINING_RESOURCES", value)
     assert OperatorConfig.from_env().training_resources == DEFAULT_TRAINING_RESOURCES
 
 
