@@ -10,6 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from edgeml import __version__
 from edgeml.api.common import ResourceRequirements
+from edgeml.api.edgedeployment import Toleration
 from edgeml.api.notify import Receiver
 
 REGISTRY = "ghcr.io/edgeml"
@@ -59,6 +60,9 @@ class OperatorConfig:
     """Resources of a training Job whose EdgeModel and TrainingRun name none."""
     training_node_selector: dict[str, str] = field(default_factory=dict)
     """Where training Jobs run (a non-edge pool)."""
+    training_tolerations: tuple[Toleration, ...] = ()
+    """Tolerations of training Jobs, for a training pool that is tainted (GPU nodes,
+    nodes kept for batch work)."""
     allowed_modules: tuple[str, ...] = ("sklearn",)
     """Top-level modules an estimator class may come from."""
     training_ttl_seconds: int = 86400
@@ -96,6 +100,9 @@ class OperatorConfig:
             training_resources=_resources("EDGEML_TRAINING_RESOURCES")
             or defaults.training_resources,
             training_node_selector=_json_env("EDGEML_TRAINING_NODE_SELECTOR", "{}"),
+            training_tolerations=_tolerations(
+                os.environ.get("EDGEML_TRAINING_TOLERATIONS") or "[]"
+            ),
             allowed_modules=tuple(m.strip() for m in modules.split(",") if m.strip())
             if modules
             else defaults.allowed_modules,
@@ -151,6 +158,16 @@ def _quantity(value: object) -> object:
     if isinstance(value, bool):
         return value
     return str(value) if isinstance(value, int | float) else value
+
+
+def _tolerations(text: str) -> tuple[Toleration, ...]:
+    """EDGEML_TRAINING_TOLERATIONS: a JSON list of tolerations, as in a Pod spec."""
+    try:
+        return tuple(TypeAdapter(list[Toleration]).validate_json(text))
+    except ValidationError as err:
+        raise ValueError(
+            f"EDGEML_TRAINING_TOLERATIONS is not a list of tolerations: {err}"
+        ) from err
 
 
 def _receivers(text: str) -> tuple[Receiver, ...]:

@@ -139,6 +139,8 @@ def build_training_job(inputs: TrainingInputs, config: OperatorConfig) -> dict[s
         pod_spec["imagePullSecrets"] = pull_secrets(config)
     if config.training_node_selector:
         pod_spec["nodeSelector"] = dict(config.training_node_selector)
+    if config.training_tolerations:
+        pod_spec["tolerations"] = [t.to_json() for t in config.training_tolerations]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -172,3 +172,17 @@ def test_numeric_quantities_from_helm_are_strings(bare_env: pytest.MonkeyPatch) 
     bare_env.setenv("EDGEML_TRAINING_RESOURCES", '{"requests": {"cpu": 2}, "limits": {"cpu": 0.5}}')
     resources = OperatorConfig.from_env().training_resources
     assert resources.to_json() == {"requests": {"cpu": "2"}, "limits": {"cpu": "0.5"}}
+
+
+def test_training_tolerations_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "EDGEML_TRAINING_TOLERATIONS",
+        '[{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]',
+    )
+    (toleration,) = OperatorConfig.from_env().training_tolerations
+    assert toleration.to_json() == {"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}
+    monkeypatch.setenv("EDGEML_TRAINING_TOLERATIONS", '[{"operator": "Sometimes"}]')
+    with pytest.raises(
+        ValueError, match="EDGEML_TRAINING_TOLERATIONS is not a list of tolerations"
+    ):
+        OperatorConfig.from_env()

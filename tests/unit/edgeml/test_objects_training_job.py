@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from edgeml.api.common import ResourceRequirements
+from edgeml.api.edgedeployment import Toleration
 from edgeml.api.edgemodel import EdgeModelSpec
 from edgeml.config import OperatorConfig
 from edgeml.objects.training_job import TrainingInputs, build_training_job, train_config
@@ -164,3 +165,16 @@ def test_builders_return_fresh_security_contexts() -> None:
     second = build_training_job(inputs(), CONFIG)
     assert container_of(second)["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert pod_of(second)["securityContext"]["runAsUser"] == 65532
+
+
+def test_the_pod_tolerates_the_configured_taints_of_the_training_pool() -> None:
+    taint = Toleration.model_validate(
+        {"key": "edgeml.io/runtime", "operator": "Equal", "value": "containerd",
+         "effect": "NoSchedule"}
+    )  # fmt: skip
+    config = OperatorConfig(training_tolerations=(taint,))
+    assert pod_of(build_training_job(inputs(), config))["tolerations"] == [
+        {"key": "edgeml.io/runtime", "operator": "Equal", "value": "containerd",
+         "effect": "NoSchedule"}
+    ]  # fmt: skip
+    assert "tolerations" not in pod_of(build_training_job(inputs(), OperatorConfig()))
