@@ -205,13 +205,14 @@ def _ensure_real_nodes(
         return
     realnodes.check_host()
     build.ensure_built(settings, real_nodes=True)
-    archives = [pauseimage.ensure_pause_image(settings), *realnodes.image_archives(settings)]
-    if len(archives) == 1:
+    pause = pauseimage.ensure_pause_image(settings)
+    if not list(realnodes.images_dir(settings).glob("edgeml-*.tar")):
         say("  (no project images yet: `hack/images build` makes them for the real nodes)")
     for node in wanted:
         realnodes.prepare(node, settings)
         _ensure(sup, realnodes.containerd(node), say)
-        realnodes.import_images(node, archives, say)
+        pool = node.spec.labels.get(fleet.POOL_LABEL, "")
+        realnodes.import_images(node, [pause, *realnodes.image_archives(settings, pool)], say)
         kubelet_pid = sup.pid_file(node.component_names()[1])
         renewed = _leases_renewed(settings, {node.name}, started=kubelet_pid)
         _ensure(sup, realnodes.kubelet(node, settings, renewed), say)

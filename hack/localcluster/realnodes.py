@@ -456,9 +456,18 @@ def images_dir(settings: Settings) -> Path:
     return settings.home / "images"
 
 
-def image_archives(settings: Settings, arch: str = "amd64") -> list[Path]:
-    """The project's image archives for `arch`, as `hack/images build` writes them."""
-    return sorted(images_dir(settings).glob(f"edgeml-*-{arch}.tar"))
+POOL_IMAGES = {"edge": ("serving",), "training": ("operator", "training")}
+"""Which of the project's images a node of each pool gets (an import takes seconds per
+image and node): the edge server on edge nodes; the operator and trainer elsewhere."""
+
+
+def image_archives(settings: Settings, pool: str, arch: str = "amd64") -> list[Path]:
+    """The project's image archives a node of `pool` gets, as `hack/images build` writes
+    them (those not built yet are left out)."""
+    found = []
+    for name in POOL_IMAGES.get(pool, ()):
+        found += sorted(images_dir(settings).glob(f"edgeml-{name}-*-{arch}.tar"))
+    return found
 
 
 def import_images(node: RealNode, archives: Iterable[Path], say: Callable[[str], None]) -> None:

@@ -85,11 +85,11 @@ def _running(core: client.CoreV1Api, namespace: str, name: str, timeout: float =
 
 @pytest.fixture
 def web(real_tier: list[str], core: client.CoreV1Api, namespace: str) -> tuple[str, str, Any]:
-    """A web pod from the operator image on edge-real-0, in a restricted namespace."""
+    """A web pod from the serving image on edge-real-0, in a restricted namespace."""
     restricted_namespace(core, namespace)
     name = f"web-{uuid.uuid4().hex[:5]}"
     core.create_namespaced_pod(
-        namespace, _pod(name, "edge-real-0", image_ref("operator"), ["python3", "-c", WEB])
+        namespace, _pod(name, "edge-real-0", image_ref("serving"), ["python3", "-c", WEB])
     )
     return namespace, name, _running(core, namespace, name)
 
@@ -213,7 +213,7 @@ def test_in_cluster_clients_find_the_api_server_at_the_kubernetes_service(
         "ctx = ssl.create_default_context(cafile=sa + '/ca.crt')\n"
         "print(urllib.request.urlopen(req, context=ctx, timeout=10).read().decode())\n"
     )
-    pod = _pod("in-cluster", "edge-real-1", image_ref("operator"), ["python3", "-c", script])
+    pod = _pod("in-cluster", "edge-real-1", image_ref("serving"), ["python3", "-c", script])
     pod["spec"]["restartPolicy"] = "Never"
     core.create_namespaced_pod(namespace, pod)
 
