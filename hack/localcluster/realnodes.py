@@ -5,7 +5,8 @@ run the project's images in real containers, so pod security (runAsNonRoot, a re
 root, seccomp, dropped capabilities) is enforced for real, and `kubectl logs`, `exec`
 and `port-forward` work. Each node has, under `<cluster>/real/<name>/`:
 
-- `containerd/`: its own containerd (config, root, state, socket); images are imported
+- `containerd/`: its own containerd (config, root, state; its sockets are under
+  `/run/edgeml/`, a unix socket path being limited to 104 bytes); images are imported
   from archives (no registry), the sandbox image included (`pauseimage`);
 - `kubelet/`: configuration, kubeconfig, certificates, `--root-dir`, pod logs;
 - `cni/`: the network configuration and a plugin directory (Debian's bridge and
@@ -18,7 +19,8 @@ the bridge's address, ip_forward or iptables. Each pod also gets, inside its net
 namespace, 127.0.0.1 forwards to the API server, MLflow and the object store, and the
 `kubernetes` Service's address, as the process nodes' pods do.
 
-The kubelet runs under its own cgroup root (`/edgeml-<node>` in every v1 hierarchy) so
+The kubelet runs under its own cgroup root (`/edgeml-<cluster digest>-<node>` in every
+v1 hierarchy) so
 two kubelets on one machine never clean up each other's pods, and with
 `makeIPTablesUtilChains: false` so it adds no chains to the host's iptables. `down`
 kills what is left in those cgroups, unmounts what was mounted for the node, removes

@@ -81,11 +81,24 @@ def _values(cluster: ClusterHandle, app_namespace: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def operator_namespace(core: client.CoreV1Api) -> Iterator[str]:
+def operator_namespace(
+    cluster: ClusterHandle, core: client.CoreV1Api, custom: client.CustomObjectsApi, namespace: str
+) -> Iterator[str]:
+    """The release's namespace (the release is named after it). A test that fails half
+    way leaves no release behind: its objects' finalizers are dropped, it is uninstalled."""
     name = f"edgeml-it-{uuid.uuid4().hex[:5]}"
     core.create_namespace({"metadata": {"name": name}})
     restricted_namespace(core, name)
     yield name
+    for plural in ("edgedeployments", "trainingruns", "edgemodels", "driftpolicies"):
+        for item in custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)[
+            "items"
+        ]:
+            custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, item["metadata"]["name"],
+                {"metadata": {"finalizers": None}},
+            )  # fmt: skip
+    _helm(cluster, "uninstall", name, "-n", name, "--ignore-not-found")
     core.delete_namespace(name, propagation_policy="Background")
 
 
