@@ -355,8 +355,9 @@ def test_replicas_elect_the_active_one_with_a_lease_in_the_release_namespace(
     named = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
              "resourceNames": ["plant-edgeml"], "verbs": ["get", "update"]}  # fmt: skip
     assert named in role["rules"]
-    (cluster_role,) = [d for d in docs if d["kind"] == "ClusterRole"]
-    assert not [r for r in cluster_role["rules"] if "kopf.dev" in r["apiGroups"]]
+    cluster_roles = [d for d in docs if d["kind"] == "ClusterRole"]
+    assert len(cluster_roles) == 2  # the namespaced rules, and the cluster-scoped reads
+    assert not [r for c in cluster_roles for r in c["rules"] if "kopf.dev" in r["apiGroups"]]
 
 
 def test_watched_namespaces_get_a_kopf_peering_each_named_after_the_release(
