@@ -10,7 +10,11 @@ Each image: `edgeml --help`, the uid, a write to the root refused, one to /tmp a
 The operator: `edgeml run --help`. The training image: its ML imports, `edgeml train
 --help`, and a small scikit-learn model converted to ONNX, written to the work dir. The
 serving image: its imports (the server and the model fetch's MLflow client), `edgeml
-serve` on that model and one inference request on loopback.
+serve` on that model and one inference request on loopback; with --model-uri (and
+MLFLOW_TRACKING_URI set), also the fetch child downloading and verifying that version:
+
+    MLFLOW_TRACKING_URI=http://127.0.0.1:5000 hack/images check serving \
+        --model-uri models:/NAME/VERSION
 """
 
 from __future__ import annotations
@@ -82,11 +86,14 @@ class Bundle:
     def __post_init__(self) -> None:
         self.base = json.loads((self.path / "config.json").read_text())
 
-    def configure(self, args: Sequence[str], mounts: Sequence[Mount] = ()) -> None:
+    def configure(
+        self, args: Sequence[str], mounts: Sequence[Mount] = (), env: Sequence[str] = ()
+    ) -> None:
         """config.json for one process: read-only root, tmpfs /tmp, host network."""
         config = json.loads(json.dumps(self.base))
         process = config["process"]
         process["args"] = list(args)
+        process["env"] = [*process.get("env", []), *env]
         process["terminal"] = False
         process["user"] = {"uid": UID, "gid": UID}
         process["noNewPrivileges"] = True
@@ -110,9 +117,15 @@ class Bundle:
         ]  # fmt: skip
         (self.path / "config.json").write_text(json.dumps(config, indent=2))
 
-    def run(self, args: Sequence[str], mounts: Sequence[Mount] = (), timeout: float = 300) -> str:
+    def run(
+        self,
+        args: Sequence[str],
+        mounts: Sequence[Mount] = (),
+        env: Sequence[str] = (),
+        timeout: float = 300,
+    ) -> str:
         """Run `args` to completion; its output, or SystemExit with it."""
-        self.configure(args, mounts)
+        self.configure(args, mounts, env)
         name = f"edgeml-check-{uuid.uuid4().hex[:8]}"
         done = subprocess.run(
             ["runc", "run", "--bundle", str(self.path), name],
@@ -146,7 +159,7 @@ def check_common(bundle: Bundle) -> None:
     say(first_line(bundle.run(["python", "-c", PROBE_SCRIPT])))
 
 
-def check_operator(bundle: Bundle, workdir: Path) -> None:
+def check_operator(bundle: Bundle, workdir: Path, model_uri: str | None) -> None:
     say("edgeml run --help: " + first_line(bundle.run(["edgeml", "run", "--help"])))
     absent = bundle.run(["python", "-c", (
         "import importlib.util as u; print([m for m in ('mlflow', 'sklearn', 'onnxruntime', "
@@ -158,7 +171,7 @@ def check_operator(bundle: Bundle, workdir: Path) -> None:
     say("imports edgeml.runtime (kopf, kubernetes); no mlflow, sklearn, onnxruntime, numpy")
 
 
-def check_training(bundle: Bundle, workdir: Path) -> None:
+def check_training(bundle: Bundle, workdir: Path, model_uri: str | None) -> None:
     bundle.run(["python", "-c", "import sklearn, skl2onnx, mlflow, edgeml.training.program"])
     say("imports sklearn, skl2onnx, mlflow, edgeml.training.program")
     say("edgeml train --help: " + first_line(bundle.run(["edgeml", "train", "--help"])))
@@ -185,7 +198,7 @@ def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int
         return err.code, err.read().decode(errors="replace")
 
 
-def check_serving(bundle: Bundle, workdir: Path) -> None:
+def check_serving(bundle: Bundle, workdir: Path, model_uri: str | None) -> None:
     bundle.run(["python", "-c", (
         "import onnxruntime, numpy, orjson, prometheus_client, edgeml.serving.app, "
         "edgeml.serving.program, edgeml.serving.fetch, mlflow, mlflow.artifacts; "
@@ -193,6 +206,8 @@ def check_serving(bundle: Bundle, workdir: Path) -> None:
     )])  # fmt: skip
     say("imports onnxruntime, edgeml.serving.app/.program/.fetch, mlflow (the fetch's client)")
     say("edgeml serve --help: " + first_line(bundle.run(["edgeml", "serve", "--help"])))
+    if model_uri:
+        check_fetch(bundle, model_uri)
     model = workdir / "model.onnx"
     if not model.exists():
         say(f"no {model} (hack/images check training writes it): not serving a model")
@@ -236,6 +251,23 @@ def check_serving(bundle: Bundle, workdir: Path) -> None:
             server.kill()
 
 
+def check_fetch(bundle: Bundle, model_uri: str) -> None:
+    """The fetch child against a real MLflow: download, verify, cache."""
+    tracking = os.environ.get("MLFLOW_TRACKING_URI")
+    if not tracking:
+        raise SystemExit("--model-uri needs MLFLOW_TRACKING_URI (the tracking server)")
+    started = time.monotonic()
+    out = bundle.run(
+        ["python", "-m", "edgeml.serving.fetch", f"--model-uri={model_uri}", "--cache-dir=/tmp/c"],
+        env=[f"MLFLOW_TRACKING_URI={tracking}"],
+    )
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    outcome = json.loads(lines[-1]) if lines else {}
+    if outcome.get("outcome") != "cached":
+        raise SystemExit(f"the fetch of {model_uri} did not cache it: {out}")
+    say(f"fetch {model_uri} from {tracking}: {outcome} in {time.monotonic() - started:.1f}s")
+
+
 CHECKS = {"operator": check_operator, "serving": check_serving, "training": check_training}
 
 
@@ -246,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bundle", type=Path, required=True, help="an unpacked OCI bundle")
     parser.add_argument("--arch", default="amd64")
     parser.add_argument("--workdir", type=Path, help="where the training check writes its model")
+    parser.add_argument("--model-uri", help="serving: also fetch this models:/ URI from MLflow")
     args = parser.parse_args(argv)
     if shutil.which("runc") is None:
         raise SystemExit("runc is not installed")
@@ -256,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"checking edgeml-{args.name} ({args.arch}) under runc")
     bundle = Bundle(args.bundle)
     check_common(bundle)
-    CHECKS[args.name](bundle, workdir)
+    CHECKS[args.name](bundle, workdir, args.model_uri)
     say(f"edgeml-{args.name} ({args.arch}): ok")
     return 0
 
