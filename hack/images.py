@@ -81,6 +81,9 @@ class Bundle:
     """An unpacked OCI bundle whose config.json each run rewrites."""
 
     path: Path
+    emulated: bool = False
+    """Run under qemu-user: no /sys (onnxruntime's cpuinfo, reading the host's sysfs
+    through qemu, spins forever; without sysfs it warns and goes on)."""
     base: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -104,8 +107,9 @@ class Bundle:
         linux["namespaces"] = [
             ns for ns in linux.get("namespaces", []) if ns.get("type") != "network"
         ]
+        dropped = {"/tmp", "/sys"} if self.emulated else {"/tmp"}
         config["mounts"] = [
-            m for m in config.get("mounts", []) if m.get("destination") != "/tmp"
+            m for m in config.get("mounts", []) if m.get("destination") not in dropped
         ] + [
             {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
              "options": ["nosuid", "nodev", "mode=1777", "size=256m"]},
@@ -283,11 +287,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("runc") is None:
         raise SystemExit("runc is not installed")
     home = Path(os.environ.get("EDGEML_HOME", Path.home() / ".cache" / "edgeml"))
-    workdir: Path = args.workdir or home / "images" / "check" / f"model-{args.arch}"
+    workdir: Path = args.workdir or home / "images" / "check" / "model"
     workdir.mkdir(parents=True, exist_ok=True)
     os.chmod(workdir, 0o777)  # noqa: S103 (the container's uid 65532 writes the model here)
     say(f"checking edgeml-{args.name} ({args.arch}) under runc")
-    bundle = Bundle(args.bundle)
+    host = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, "")
+    bundle = Bundle(args.bundle, emulated=args.arch != host)
     check_common(bundle)
     CHECKS[args.name](bundle, workdir, args.model_uri)
     say(f"edgeml-{args.name} ({args.arch}): ok")
