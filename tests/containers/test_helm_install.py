@@ -12,6 +12,7 @@ under traffic; `helm upgrade` to a changed value hands over to the new operator 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import uuid
@@ -157,7 +158,7 @@ def test_helm_install_train_roll_out_roll_back_upgrade_uninstall(
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump(_values(cluster, namespace)))
 
-    with in_cluster_operator_stood_down(api_client):
+    with in_cluster_operator_stood_down(api_client), contextlib.ExitStack() as stack:
         # 1. helm install: the operator runs from its image under restricted security.
         installed = _helm(cluster, "install", release, str(CHART), "-n", operator_namespace,
                           "-f", str(values), "--wait", "--timeout", "3m")  # fmt: skip
@@ -228,6 +229,9 @@ def test_helm_install_train_roll_out_roll_back_upgrade_uninstall(
         body["spec"]["modelRef"].pop("alias", None)
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgedeployments", body)
         ed = Rollout(custom, core, namespace, DEPLOYMENT)
+        # The edge's own clients from the start: analysis needs samples to pass a wave.
+        load = traffic(core, namespace, DEPLOYMENT, MODEL, features=FEATURES)
+        stack.enter_context(load)
         ed.wait_phase("Healthy", good)
         assert ed.served() == {"edge-real-0": str(good), "edge-real-1": str(good)}
         serving = core.list_namespaced_pod(
@@ -250,9 +254,8 @@ def test_helm_install_train_roll_out_roll_back_upgrade_uninstall(
         run_id = MlflowClient(mlflow, mlflow).get_model_version(registered, str(good)).run_id
         of = Trained(good, champion["sha256"], run_id)
         failing = register_failing(registered, mlflow, of, features=FEATURES)
-        with traffic(core, namespace, DEPLOYMENT, MODEL, features=FEATURES):
-            ed.roll_to(MODEL, failing.version)
-            took = time_rollback(ed, failing.version, good)
+        ed.roll_to(MODEL, failing.version)
+        took = time_rollback(ed, failing.version, good)
         assert "error-rate" in took.reason, took
         print(f"rollback on real kubelets: {took.seconds:.1f}s from the {took.since}")
 
