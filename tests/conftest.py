@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test by its directory: tests/unit → unit, tests/integration → integration..."""
     for item in items:
         parts = Path(str(item.fspath)).parts
-        for kind in ("unit", "integration", "e2e"):
+        for kind in ("unit", "integration", "e2e", "containers"):
             if kind in parts:
                 item.add_marker(getattr(pytest.mark, kind))
 

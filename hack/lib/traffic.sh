@@ -15,7 +15,7 @@ props=""
 start_prop() {
   local marker script="$1"
   shift
-  marker="$("$VENV/bin/python" -c 'from localcluster.settings import MARKER_ENV, Settings; print(f"{MARKER_ENV}={Settings().cluster_dir}")')"
+  marker="$(PYTHONPATH="$REPO_ROOT/hack" "$VENV/bin/python" -c 'from localcluster.settings import MARKER_ENV, Settings; print(f"{MARKER_ENV}={Settings().cluster_dir}")')"
   # EDGEML_PROP_PARENT: the shell whose end ends the prop, fixed before the prop starts
   # (asked later, a shell killed while Python is still importing would go unnoticed).
   env "$marker" EDGEML_PROP_PARENT=$$ PYTHONPATH="$REPO_ROOT/hack:$REPO_ROOT/operator:$REPO_ROOT/tests" \

@@ -18,6 +18,14 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--kwok-nodes", type=int, default=None, help="number of KWOK edge nodes (default 6)"
     )
+    up.add_argument(
+        "--real-nodes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="N edge nodes and one training node run by the real kubelet on containerd "
+        "(0 removes them; default: as last time, else none)",
+    )
     down = sub.add_parser("down", help="stop every process the cluster started")
     down.add_argument("--purge", action="store_true", help="also delete the cluster's state")
     st = sub.add_parser("status", help="show components and nodes; exit 1 if any crashed")
@@ -40,20 +48,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export KUBECONFIG={settings.kubeconfig}")
         return 0
     if args.command == "up":
-        if args.kwok_nodes is not None and args.kwok_nodes < 0:
-            print("error: --kwok-nodes must be 0 or more", file=sys.stderr)
-            return 2
-        # The fleet size sticks: a later plain `up` keeps a 1,000-node fleet as it is.
-        remembered = settings.cluster_dir / "kwok-edge-nodes"
-        if args.kwok_nodes is None and remembered.exists():
-            args.kwok_nodes = int(remembered.read_text())
+        for flag, value in (("--kwok-nodes", args.kwok_nodes), ("--real-nodes", args.real_nodes)):
+            if value is not None and value < 0:
+                print(f"error: {flag} must be 0 or more", file=sys.stderr)
+                return 2
+        # Fleet sizes stick: a later plain `up` keeps a 1,000-node fleet as it is.
+        kwok = _sticky(settings, "kwok-edge-nodes", args.kwok_nodes)
+        real = _sticky(settings, "real-edge-nodes", args.real_nodes)
         try:
             fleet = settings.fleet
-            if args.kwok_nodes is not None:
-                fleet = replace(fleet, kwok_edge=args.kwok_nodes)
-                remembered.parent.mkdir(parents=True, exist_ok=True)
-                remembered.write_text(f"{args.kwok_nodes}\n")
-            cluster.up(replace(settings, fleet=fleet))
+            if real is not None:
+                fleet = replace(fleet, real_edge=real, real_training=min(real, 1))
+            cluster.up(replace(settings, fleet=fleet), kwok_edge=kwok)
         except cluster.ClusterError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
@@ -74,6 +80,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.name} is {args.action} (the node agent acts within a second)")
         return 0
     return _status(settings, args.json)
+
+
+def _sticky(settings: Settings, name: str, value: int | None) -> int | None:
+    """A fleet size given once and kept for later plain `up`s (None: never given)."""
+    remembered = settings.cluster_dir / name
+    if value is None:
+        return int(remembered.read_text()) if remembered.exists() else None
+    remembered.parent.mkdir(parents=True, exist_ok=True)
+    remembered.write_text(f"{value}\n")
+    return value
 
 
 def _status(settings: Settings, as_json: bool) -> int:

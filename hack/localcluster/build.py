@@ -111,10 +111,21 @@ MODULES = (
     ),
 )
 
+REAL_NODE_MODULES = (
+    # Its own module (same pin, same replace block) so the kubelet, needed only by the
+    # real-kubelet tier, does not rebuild the control plane when it is added.
+    GoModule(
+        "kubelet",
+        KUBERNETES_VERSION,
+        (Target("kubelet", "k8s.io/kubernetes/cmd/kubelet"),),
+        _kubernetes_ldflags(KUBERNETES_VERSION),
+    ),
+)
+
 
 def binary(settings: Settings, name: str) -> Path:
     """The path of a built binary (which may not exist yet: see `ensure_built`)."""
-    for module in MODULES:
+    for module in (*MODULES, *REAL_NODE_MODULES):
         for target in module.targets:
             if target.name == name:
                 return module.output_dir(settings) / name
@@ -203,10 +214,12 @@ def _write_kwok_stages(go: str, module: GoModule, out: Path) -> None:
     (out / "stages.yaml").write_text("\n---\n".join(doc.strip() for doc in docs) + "\n")
 
 
-def ensure_built(settings: Settings) -> None:
-    """Build every pinned binary that is not in the cache yet; quick when all are."""
+def ensure_built(settings: Settings, real_nodes: bool = False) -> None:
+    """Build every pinned binary that is not in the cache yet (the kubelet too with
+    `real_nodes`); quick when all are."""
     settings.bin_dir.mkdir(parents=True, exist_ok=True)
-    missing = [m for m in MODULES if not (m.output_dir(settings) / ".complete").exists()]
+    wanted = (*MODULES, *REAL_NODE_MODULES) if real_nodes else MODULES
+    missing = [m for m in wanted if not (m.output_dir(settings) / ".complete").exists()]
     if not missing:
         return
     go = find_go()

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from localcluster import build, components, fleet, objectstore, pki
+from localcluster import build, components, fleet, objectstore, pauseimage, pki, realnodes
 from localcluster.processes import (
     Component,
     ComponentError,
@@ -81,13 +81,18 @@ def _nodes_ready(settings: Settings, names: set[str]) -> Callable[[], bool]:
     return check
 
 
-def _leases_renewed(settings: Settings, names: set[str]) -> Callable[[], bool]:
+def _leases_renewed(
+    settings: Settings, names: set[str], started: Path | None = None
+) -> Callable[[], bool]:
     """Ready means fresh heartbeats (the agent renews every 5 s): a Ready condition or a
-    lease may be left over from an agent that is gone."""
+    lease may be left over from an agent that is gone. With `started` (a PID file): also
+    renewed since that file was written, by the process it names, not a predecessor."""
     from kubernetes import client
 
     def check() -> bool:
         since = datetime.now(UTC) - LEASE_FRESHNESS
+        if started is not None:
+            since = max(since, datetime.fromtimestamp(started.stat().st_mtime, UTC))
         api = client.CoordinationV1Api(kube_client(settings).api_client)
         for name in names:
             spec = api.read_namespaced_lease(name, "kube-node-lease").spec
@@ -137,6 +142,7 @@ def up(
     except build.BuildError as err:
         raise ClusterError(str(err)) from err
     settings.cluster_dir.mkdir(parents=True, exist_ok=True)
+    realnodes.record_host_paths(settings)
     pki.ensure_pki(settings.pki_dir)
     _write_kubeconfigs(settings)
     specs = fleet.plan_fleet(settings.fleet, kwok_edge)
@@ -166,16 +172,64 @@ def up(
         if process_nodes:
             ready = _leases_renewed(settings, {s.name for s in process_nodes})
             _ensure(sup, components.node_agent(settings, ready), say)
+        _ensure_real_nodes(settings, sup, specs, say)
         # About 50 s for 1,000 nodes on 2 busy cores (docs/local-cluster.md); scale with count.
         _wait(
             _nodes_ready(settings, kwok_names),
             120 + 0.2 * len(kwok_names),
             "KWOK nodes to become Ready",
         )
-    except ComponentError as err:
+    except (ComponentError, realnodes.RealNodeError, pauseimage.PauseImageError) as err:
         raise ClusterError(f"{err}\n`hack/cluster down` cleans up what was started.") from err
+    except build.BuildError as err:
+        raise ClusterError(str(err)) from err
     took = time.monotonic() - started
     say(f"cluster ready in {took:.1f}s: export KUBECONFIG={settings.kubeconfig}")
+
+
+def _ensure_real_nodes(
+    settings: Settings, sup: Supervisor, specs: list[fleet.NodeSpec], say: Callable[[str], None]
+) -> None:
+    """Start (or repair) the planned real-kubelet nodes; stop and remove the others."""
+    wanted = realnodes.nodes(settings, specs)
+    core = kube_client(settings)
+    for node in realnodes.known_nodes(settings):
+        if node.name not in {w.name for w in wanted}:
+            _stop_real_node(sup, node, say)
+            realnodes.clean(node, say)
+            realnodes.remove_node_dir(node)
+            with contextlib.suppress(Exception):  # already gone is fine
+                core.delete_node(node.name)
+            say(f"  {node.name:<24} removed")
+    if not wanted:
+        return
+    realnodes.check_host()
+    build.ensure_built(settings, real_nodes=True)
+    pause = pauseimage.ensure_pause_image(settings)
+    if not list(realnodes.images_dir(settings).glob("edgeml-*.tar")):
+        say("  (no project images yet: `hack/images build` makes them for the real nodes)")
+    for node in wanted:
+        realnodes.prepare(node, settings)
+        _ensure(sup, realnodes.containerd(node), say)
+        pool = node.spec.labels.get(fleet.POOL_LABEL, "")
+        realnodes.import_images(node, [pause, *realnodes.image_archives(settings, pool)], say)
+        kubelet_pid = sup.pid_file(node.component_names()[1])
+        renewed = _leases_renewed(settings, {node.name}, started=kubelet_pid)
+        _ensure(sup, realnodes.kubelet(node, settings, renewed), say)
+        # Labels a kubelet may not give itself (node-role.kubernetes.io/*), set once it
+        # registered; its taints keep everything off it until then.
+        core.patch_node(node.name, realnodes.node_manifest_patch(node))
+
+
+def _stop_real_node(sup: Supervisor, node: realnodes.RealNode, say: Callable[[str], None]) -> None:
+    containerd_name, kubelet_name = node.component_names()
+    if sup.stop(kubelet_name, grace=10):
+        say(f"  stopped {kubelet_name}")
+    # The containers' processes carry no marker: kill them by cgroup before containerd
+    # (and its shims) go, so no shim is left waiting for them.
+    realnodes.kill_pods(node)
+    if sup.stop(containerd_name, grace=10):
+        say(f"  stopped {containerd_name}")
 
 
 def _remove_extra_kwok_nodes(core: Any, specs: list[fleet.NodeSpec]) -> int:
@@ -254,6 +308,9 @@ def _remove_created_mountpoints(settings: Settings) -> None:
 def down(settings: Settings, purge: bool = False, say: Callable[[str], None] = print) -> list[str]:
     """Stop everything the cluster started; return what could not be cleaned (empty if all)."""
     sup = supervisor(settings)
+    real = realnodes.known_nodes(settings)
+    for node in real:
+        _stop_real_node(sup, node, say)
     for name in reversed(COMPONENT_ORDER):
         if sup.stop(name, grace=20 if name == "node-agent" else 10):
             say(f"  stopped {name}")
@@ -261,12 +318,15 @@ def down(settings: Settings, purge: bool = False, say: Callable[[str], None] = p
     if strays:
         say(f"  stopping {len(strays)} stray processes: {strays}")
         terminate(strays, 5, str(settings.cluster_dir))
+    for node in real:
+        realnodes.clean(node, say)
     if _has_process_nodes(settings):
         for ns in _netns_leftovers():
             subprocess.run(["ip", "netns", "delete", ns], check=False)
         for link in _link_leftovers():
             subprocess.run(["ip", "link", "delete", link], check=False)
         _remove_created_mountpoints(settings)
+    realnodes.clean_host_paths(settings)
     if purge and settings.cluster_dir.exists():
         shutil.rmtree(settings.cluster_dir)
         say(f"  removed {settings.cluster_dir}")
@@ -276,6 +336,9 @@ def down(settings: Settings, purge: bool = False, say: Callable[[str], None] = p
 def leftovers(settings: Settings) -> list[str]:
     """Anything of the cluster still alive: processes, network namespaces, links, ports."""
     found = [f"process {pid}" for pid in find_strays(str(settings.cluster_dir))]
+    for node in realnodes.known_nodes(settings):
+        found += realnodes.leftovers(node)
+    found += realnodes.host_leftovers(settings)
     if _has_process_nodes(settings):
         found += [f"netns {ns}" for ns in _netns_leftovers()]
         found += [f"link {link}" for link in _link_leftovers()]
@@ -307,6 +370,8 @@ def status(settings: Settings) -> list[ComponentStatus]:
     """The state of every component, from PID files checked against live processes."""
     sup = supervisor(settings)
     names = [n for n in COMPONENT_ORDER if n != "node-agent" or _has_process_nodes(settings)]
+    for node in realnodes.known_nodes(settings):
+        names += node.component_names()
     return [ComponentStatus(n, sup.state(n), sup.pid(n)) for n in names]
 
 

@@ -103,6 +103,11 @@ def kube_apiserver(settings: Settings) -> Component:
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--authorization-mode=Node,RBAC",
+            # Nodes by their InternalIP only (logs, exec, port-forward, proxy): never a
+            # lookup of a node's name, which would go to the machine's resolver.
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
             # Request-header settings only so the controller-manager and scheduler find the
             # CA bundle they look for; no front proxy certificate is issued.
             f"--requestheader-client-ca-file={pki / 'ca.crt'}",

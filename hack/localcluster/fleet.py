@@ -1,7 +1,9 @@
 """The simulated fleet: which nodes exist, with the labels and taints of k3s edge boxes.
 
-Edge nodes, KWOK and process alike, carry `node-role.kubernetes.io/edge=true` and
-the matching NoSchedule taint, so only workloads meant for the edge land there.
+Edge nodes, KWOK, process and real alike, carry `node-role.kubernetes.io/edge=true` and
+the matching NoSchedule taint, so only workloads meant for the edge land there. Nodes of
+the real-kubelet tier also carry `edgeml.io/runtime=containerd:NoSchedule`: only pods
+that tolerate it (whose images exist on them) land there.
 KWOK nodes of the training pool are tainted as fake: pods there would "complete"
 without running, so real training only lands on the process training node.
 """
@@ -19,6 +21,9 @@ POOL_LABEL = "edgeml.io/pool"
 SIMULATOR_LABEL = "edgeml.io/simulator"
 EDGE_TAINT = {"key": EDGE_ROLE, "value": "true", "effect": "NoSchedule"}
 KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
+RUNTIME_TAINT = {"key": "edgeml.io/runtime", "value": "containerd", "effect": "NoSchedule"}
+REAL_TRAINING_OFFSET = 20
+"""Real training nodes' subnet numbers start this far after the real edge nodes'."""
 
 
 @dataclass(frozen=True)
@@ -26,10 +31,10 @@ class NodeSpec:
     """A simulated node: its name, labels and taints, and which simulator runs it."""
 
     name: str
-    simulator: str  # "kwok" or "process"
+    simulator: str  # "kwok", "process" or "kubelet"
     labels: dict[str, str] = field(default_factory=dict)
     taints: tuple[dict[str, str], ...] = ()
-    index: int = 0  # process nodes: the node's subnet number
+    index: int = 0  # process and real nodes: the node's subnet number
 
     def to_agent_json(self) -> dict[str, Any]:
         """The shape the node agent reads from its nodes file."""
@@ -82,6 +87,29 @@ def plan_fleet(fleet: Fleet, kwok_edge: int | None = None) -> list[NodeSpec]:
                 "process",
                 _labels(name, "process", "training", "core-a", "amd64"),
                 index=100 + i,
+            )
+        )
+    for i in range(fleet.real_edge):
+        name = f"edge-real-{i}"
+        zone = fleet.zones[i % len(fleet.zones)]
+        nodes.append(
+            NodeSpec(
+                name,
+                "kubelet",
+                _labels(name, "kubelet", "edge", zone, "amd64"),
+                (EDGE_TAINT, RUNTIME_TAINT),
+                index=fleet.real_index + i,
+            )
+        )
+    for i in range(fleet.real_training):
+        name = f"train-real-{i}"
+        nodes.append(
+            NodeSpec(
+                name,
+                "kubelet",
+                _labels(name, "kubelet", "training", "core-a", "amd64"),
+                (RUNTIME_TAINT,),
+                index=fleet.real_index + REAL_TRAINING_OFFSET + i,
             )
         )
     for i in range(fleet.kwok_edge if kwok_edge is None else kwok_edge):

@@ -37,6 +37,11 @@ CLIENTS = (
     # The simulators act for many nodes at once, so they run as administrators.
     ClientIdentity("kwok", "edgeml:kwok", ("system:masters",)),
     ClientIdentity("node-agent", "edgeml:node-agent", ("system:masters",)),
+    # What the API server presents to kubelets (logs, exec, port-forward, proxy), so
+    # they can authenticate and authorize it instead of allowing anonymous requests.
+    ClientIdentity(
+        "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",)
+    ),
 )
 
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
@@ -101,8 +106,10 @@ def _pem(cert: x509.Certificate) -> bytes:
 
 
 def ensure_pki(pki: Path) -> None:
-    """Create the CA, serving and client certificates and SA keys unless already there."""
+    """Create the CA, serving and client certificates and SA keys unless already there
+    (a client identity added later is issued on the next call)."""
     if (pki / ".complete").exists():
+        _ensure_clients(pki, *_load_ca(pki))
         return
     pki.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -129,11 +136,7 @@ def ensure_pki(pki: Path) -> None:
     _write_key(pki / "apiserver.key", server_key)
     (pki / "apiserver.crt").write_bytes(_pem(server_cert))
 
-    for ident in CLIENTS:
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = _sign(_name(ident.user, ident.groups), key, ca_name, ca_key, client=True)
-        _write_key(pki / f"{ident.file_stem}.key", key)
-        (pki / f"{ident.file_stem}.crt").write_bytes(_pem(cert))
+    _ensure_clients(pki, ca_name, ca_key)
 
     # Service-account tokens are signed with RSA, the algorithm every client verifies.
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -144,6 +147,47 @@ def ensure_pki(pki: Path) -> None:
         )
     )
     (pki / ".complete").write_text("ok\n")
+
+
+def _load_ca(pki: Path) -> tuple[x509.Name, ec.EllipticCurvePrivateKey]:
+    cert = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{pki / 'ca.key'} is not the EC key this module writes")
+    return cert.subject, key
+
+
+def _issue_client(
+    pki: Path,
+    stem: str,
+    ident: ClientIdentity,
+    ca_name: x509.Name,
+    ca_key: ec.EllipticCurvePrivateKey,
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _sign(_name(ident.user, ident.groups), key, ca_name, ca_key, client=True)
+    (pki / stem).parent.mkdir(parents=True, exist_ok=True)
+    _write_key(pki / f"{stem}.key", key)
+    (pki / f"{stem}.crt").write_bytes(_pem(cert))
+
+
+def _ensure_clients(pki: Path, ca_name: x509.Name, ca_key: ec.EllipticCurvePrivateKey) -> None:
+    for ident in CLIENTS:
+        if not (pki / f"{ident.file_stem}.crt").exists():
+            _issue_client(pki, ident.file_stem, ident, ca_name, ca_key)
+
+
+def node_identity(node: str) -> ClientIdentity:
+    """A kubelet's identity: the Node authorizer and NodeRestriction know it by these."""
+    return ClientIdentity(f"nodes/{node}", f"system:node:{node}", ("system:nodes",))
+
+
+def ensure_node_cert(pki: Path, node: str) -> ClientIdentity:
+    """Issue a real kubelet's client certificate (once); return its identity."""
+    ident = node_identity(node)
+    if not (pki / f"{ident.file_stem}.crt").exists():
+        _issue_client(pki, ident.file_stem, ident, *_load_ca(pki))
+    return ident
 
 
 def write_kubeconfig(path: Path, pki: Path, identity: str, server: str) -> None:

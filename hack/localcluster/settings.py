@@ -57,6 +57,16 @@ class Fleet:
     process_training: int = field(
         default_factory=lambda: int(os.environ.get("EDGEML_PROCESS_TRAINING_NODES", 1))
     )
+    real_edge: int = field(default_factory=lambda: int(os.environ.get("EDGEML_REAL_EDGE_NODES", 0)))
+    """Edge nodes run by the real kubelet (containers from the project's images)."""
+    real_training: int = field(
+        default_factory=lambda: int(os.environ.get("EDGEML_REAL_TRAINING_NODES", 0))
+    )
+    real_index: int = field(
+        default_factory=lambda: int(os.environ.get("EDGEML_REAL_NODE_INDEX", 150))
+    )
+    """The real nodes' first subnet number (edge nodes from it, training nodes from it
+    + 20); a second cluster on the machine moves it (process nodes use 1.. and 100..)."""
     zones: tuple[str, ...] = ("site-a", "site-b", "site-c")
 
 

@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument(
         "--check", action="store_true", help="exit 1 if the files differ from the models"
     )
+    crds.add_argument(
+        "--kopf-peering",
+        action="store_true",
+        help="kopf's shared peering CRDs instead of edgeml's (only for peering mode)",
+    )
     docs = sub.add_parser("api-docs", help="write docs/api.md from the API models")
     docs.add_argument("--output", type=Path, default=Path("docs/api.md"))
     docs.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
@@ -332,14 +337,15 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _crds(args: argparse.Namespace) -> int:
-    from edgeml.api.crds import stale_crds, write_crds
+    from edgeml.api.crds import peering_crd_files, stale_crds, write_crds
 
+    files = peering_crd_files() if args.kopf_peering else None
     if args.check:
-        stale = stale_crds(args.output_dir)
+        stale = stale_crds(args.output_dir, files)
         for name in stale:
             print(f"{args.output_dir / name} is out of date: run `edgeml crds`", file=sys.stderr)
         return 1 if stale else 0
-    for path in write_crds(args.output_dir):
+    for path in write_crds(args.output_dir, files):
         print(f"wrote {path}")
     return 0
 

@@ -17,52 +17,17 @@ import pytest
 from localcluster.cluster import leftovers
 from localcluster.processes import find_strays
 from localcluster.settings import Settings
-from support.cluster import cluster_cli
+from support.cluster import cluster_cli, spare_cluster, spare_env
 
 PORT_OFFSET = 200
-
-
-def _env(home: Path) -> dict[str, str]:
-    base = Settings()
-    p = base.ports
-    env = {
-        "EDGEML_HOME": str(home),
-        "EDGEML_BIN_DIR": str(base.bin_dir),
-        "EDGEML_KWOK_EDGE_NODES": "2",
-        "EDGEML_KWOK_TRAINING_NODES": "0",
-        "EDGEML_PROCESS_EDGE_NODES": "0",
-        "EDGEML_PROCESS_TRAINING_NODES": "0",
-    }
-    for name, port in (
-        ("ETCD", p.etcd),
-        ("ETCD_PEER", p.etcd_peer),
-        ("APISERVER", p.apiserver),
-        ("CONTROLLER_MANAGER", p.controller_manager),
-        ("SCHEDULER", p.scheduler),
-        ("KWOK", p.kwok),
-        ("MLFLOW", p.mlflow),
-        ("S3", p.s3),
-    ):
-        env[f"EDGEML_{name}_PORT"] = str(port + PORT_OFFSET)
-    return env
 
 
 @pytest.fixture
 def spare(tmp_path: Path) -> Iterator[tuple[dict[str, str], Settings]]:
     """The environment and settings of a second cluster; always torn down."""
-    env = _env(tmp_path / "home")
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        settings = Settings()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    yield env, settings
-    cluster_cli("down", env=env)
+    env = spare_env(tmp_path / "home", PORT_OFFSET)
+    with spare_cluster(env) as settings:
+        yield env, settings
 
 
 def test_up_twice_status_crash_and_down_leave_nothing(

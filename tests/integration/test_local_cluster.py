@@ -279,3 +279,20 @@ def test_a_pod_reaches_a_pod_on_another_node_and_nothing_beyond_the_machine(
     assert "unreachable default" in table
     rules = subprocess.run(["ip", "rule", "show"], capture_output=True, text=True, check=True)
     assert "from 10.89.0.0/16 lookup 4242" in rules.stdout
+
+
+def test_the_api_server_reaches_a_node_by_its_internal_ip_never_its_name(
+    cluster: ClusterHandle, core: client.CoreV1Api, namespace: str
+) -> None:
+    """`kubectl logs` goes from the API server to the node's kubelet port. A process node
+    has no kubelet server, so it fails, but at the node's InternalIP: the API server never
+    looks the node's name up in the machine's resolver (it did before)."""
+    if not cluster.local:
+        pytest.skip("process nodes exist only on the local cluster")
+    _web_pod(core, namespace, "edge-proc-0")
+    internal = {a.type: a.address for a in core.read_node("edge-proc-0").status.addresses}
+    with pytest.raises(client.ApiException) as refused:
+        core.read_namespaced_pod_log("web", namespace)
+    body = str(refused.value.body)
+    assert f"{internal['InternalIP']}:10250" in body, body
+    assert "lookup" not in body, body

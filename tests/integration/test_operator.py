@@ -422,7 +422,7 @@ def test_an_operator_watching_namespaces_peers_through_their_kopf_peering(
     rendered = subprocess.run(
         [helm, "template", "plant", str(chart), "--kube-version", "1.35.4",
          "--set", f"watchNamespaces={{{namespace}}}",
-         "--set", "operator.leaderElection.enabled=false"],
+         "--set", "operator.leaderElection.enabled=false", "--api-versions", "kopf.dev/v1"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     (peering,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "KopfPeering"]

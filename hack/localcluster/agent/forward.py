@@ -1,7 +1,9 @@
 """Port forwarding from 127.0.0.1:P inside a pod's netns to 127.0.0.1:P on the host.
 
 The API server and MLflow listen on host loopback only; this gives pods the same
-addresses. Plain byte copying, a thread per direction of each connection.
+addresses. A route may also listen on another address of the pod's (the real nodes
+give in-cluster clients the `kubernetes` Service's address this way). Plain byte
+copying, a thread per direction of each connection.
 """
 
 from __future__ import annotations
@@ -13,16 +15,24 @@ from collections.abc import Callable, Sequence
 
 from localcluster.agent import log, netns
 
+Route = tuple[str, int, int]
+"""(address to listen on inside the pod, its port, the host loopback port to reach)."""
+
 
 class Forwarder:
     """The forwarded ports of one pod."""
 
     def __init__(
-        self, ns_path: str, ports: Sequence[int], who: str, allowed: Callable[[], bool]
+        self,
+        ns_path: str,
+        ports: Sequence[int | Route],
+        who: str,
+        allowed: Callable[[], bool],
     ) -> None:
-        """`allowed()` false (the node is offline) refuses new connections."""
+        """`ports`: host ports forwarded from the same port on the pod's 127.0.0.1, or
+        routes. `allowed()` false (the node is offline) refuses new connections."""
         self._ns_path = ns_path
-        self._ports = list(ports)
+        self._routes = [p if isinstance(p, tuple) else ("127.0.0.1", p, p) for p in ports]
         self._who = who
         self._allowed = allowed
         self._listeners: list[socket.socket] = []
@@ -31,9 +41,9 @@ class Forwarder:
         self._stopped = threading.Event()
 
     def start(self) -> None:
-        """Listen on every port inside the pod's netns (raises OSError if one cannot bind)."""
-        for port in self._ports:
-            sock = netns.listen_in(self._ns_path, "127.0.0.1", port)
+        """Listen on every route inside the pod's netns (raises OSError if one cannot bind)."""
+        for host, listen_port, port in self._routes:
+            sock = netns.listen_in(self._ns_path, host, listen_port)
             sock.settimeout(0.5)  # so the accept loop notices stop()
             self._listeners.append(sock)
             threading.Thread(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -130,27 +131,34 @@ def _dump(docs: list[dict[str, Any]]) -> str:
 
 
 def crd_files() -> dict[str, str]:
-    """File name → YAML text of every CRD, as checked in under crds/."""
-    files = {f"{GROUP}_{info.plural}.yaml": _dump([build_crd(info)]) for info in KINDS}
-    files["kopf.dev_peerings.yaml"] = _dump(peering_crds())
-    return files
+    """File name → YAML text of edgeml's CRDs, as checked in under crds/ and the chart's
+    crds/."""
+    return {f"{GROUP}_{info.plural}.yaml": _dump([build_crd(info)]) for info in KINDS}
 
 
-def write_crds(directory: Path) -> list[Path]:
-    """Write every CRD into `directory`; return the paths written."""
+def peering_crd_files() -> dict[str, str]:
+    """kopf's peering CRDs (crds/kopf.dev_peerings.yaml): shared by every kopf operator of
+    a cluster and needed only without leader election, so neither the chart nor the
+    crds/ kustomization installs them."""
+    return {"kopf.dev_peerings.yaml": _dump(peering_crds())}
+
+
+def write_crds(directory: Path, files: Mapping[str, str] | None = None) -> list[Path]:
+    """Write `files` (default: edgeml's CRDs) into `directory`; return the paths written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in crd_files().items():
+    for name, text in (crd_files() if files is None else files).items():
         path = directory / name
         path.write_text(text)
         written.append(path)
     return written
 
 
-def stale_crds(directory: Path) -> list[str]:
-    """Names of the CRD files in `directory` that differ from what the models generate."""
+def stale_crds(directory: Path, files: Mapping[str, str] | None = None) -> list[str]:
+    """Names of the CRD files in `directory` that differ from `files` (default: edgeml's
+    CRDs as the models generate them)."""
     return [
         name
-        for name, text in crd_files().items()
+        for name, text in (crd_files() if files is None else files).items()
         if not (directory / name).exists() or (directory / name).read_text() != text
     ]

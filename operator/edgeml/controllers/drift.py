@@ -252,7 +252,7 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
     look = look_at_dataset(parsed, model, datetime.now(UTC))
     world = DriftWorld(
         deployment, targets=targets, receivers=receivers, model=model, runs=runs,
-        data_look=look, image=config.image,
+        data_look=look, image=config.training_image,
     )  # fmt: skip
     if not evaluation_due(parsed, datetime.now(UTC)):
         return world

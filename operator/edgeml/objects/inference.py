@@ -9,7 +9,14 @@ from typing import Any
 
 from edgeml.api.edgedeployment import EdgeDeploymentSpec
 from edgeml.config import OperatorConfig
-from edgeml.objects.meta import child_name, labels, owner_reference
+from edgeml.objects.meta import (
+    child_name,
+    container_security_context,
+    labels,
+    owner_reference,
+    pod_security_context,
+    pull_secrets,
+)
 
 DEPLOYMENT_LABEL = "edgeml.io/deployment"
 VERSION_LABEL = "edgeml.io/model-version"
@@ -82,7 +89,8 @@ def build_inference_pod(
         args.append(f"--expected-sha256={sha256}")
     container: dict[str, Any] = {
         "name": "serve",
-        "image": config.image,
+        "image": config.serving_image,
+        "imagePullPolicy": config.serving_image_pull_policy,
         "command": ["edgeml"],
         "args": args,
         "env": [
@@ -100,13 +108,7 @@ def build_inference_pod(
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "runAsNonRoot": True,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": container_security_context(),
         "volumeMounts": [
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "model-cache", "mountPath": CACHE_PATH},
@@ -128,6 +130,34 @@ def build_inference_pod(
     else:
         cache = {"emptyDir": {}}
     tolerations = [t.to_json() for t in spec.tolerations] + STAY_ON_UNREACHABLE
+    pod_spec: dict[str, Any] = {
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "model-cache", **cache}],
+        "nodeSelector": dict(spec.node_selector),
+        # The scheduler binds it (resources and taints checked), to this node only.
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchFields": [
+                                {"key": "metadata.name", "operator": "In", "values": [node]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
+        "tolerations": tolerations,
+        "restartPolicy": "Always",
+        "terminationGracePeriodSeconds": 30,
+        "enableServiceLinks": False,
+        # `edgeml serve` never calls the Kubernetes API.
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(),
+    }
+    if config.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = pull_secrets(config)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -138,31 +168,7 @@ def build_inference_pod(
             "annotations": {NODE_ANNOTATION: node, SHA256_ANNOTATION: sha256},
             "ownerReferences": [owner_reference(inputs.deployment)],
         },
-        "spec": {
-            "containers": [container],
-            "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "model-cache", **cache}],
-            "nodeSelector": dict(spec.node_selector),
-            # The scheduler binds it (resources and taints checked), to this node only.
-            "affinity": {
-                "nodeAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": {
-                        "nodeSelectorTerms": [
-                            {
-                                "matchFields": [
-                                    {"key": "metadata.name", "operator": "In", "values": [node]}
-                                ]
-                            }
-                        ]
-                    }
-                }
-            },
-            "tolerations": tolerations,
-            "restartPolicy": "Always",
-            "terminationGracePeriodSeconds": 30,
-            "enableServiceLinks": False,
-            "automountServiceAccountToken": False,
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "fsGroup": 65532},
-        },
+        "spec": pod_spec,
     }
 
 

@@ -8,7 +8,14 @@ from typing import Any
 
 from edgeml.api.edgemodel import EdgeModelSpec, TrainingTemplate
 from edgeml.config import OperatorConfig
-from edgeml.objects.meta import child_name, labels, owner_reference
+from edgeml.objects.meta import (
+    child_name,
+    container_security_context,
+    labels,
+    owner_reference,
+    pod_security_context,
+    pull_secrets,
+)
 from edgeml.objects.template import template_digest
 from edgeml.objects.training_run import MODEL_LABEL, TRIGGER_ID_LABEL
 
@@ -58,8 +65,8 @@ def train_config(inputs: TrainingInputs, config: OperatorConfig) -> dict[str, An
         "triggerId": inputs.trigger_id,
         "requireApproval": inputs.require_approval,
         "champion": inputs.champion,
-        "image": config.image,
-        "templateDigest": template_digest(inputs.training, config.image),
+        "image": config.training_image,
+        "templateDigest": template_digest(inputs.training, config.training_image),
         "allowedModules": list(config.allowed_modules),
         "training": inputs.training.to_json(),
     }
@@ -102,35 +109,38 @@ def build_training_job(inputs: TrainingInputs, config: OperatorConfig) -> dict[s
     creds = inputs.model_spec.registry.credentials_secret_ref
     if creds is not None:
         env_from.append({"secretRef": {"name": creds.name}})
+    resources = training.resources or config.training_resources
     container: dict[str, Any] = {
         "name": "train",
-        "image": config.image,
+        "image": config.training_image,
+        "imagePullPolicy": config.training_image_pull_policy,
         "command": ["edgeml", "train"],
         "args": ["--config-json", json.dumps(train_config(inputs, config), separators=(",", ":"))],
         "env": env,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "runAsNonRoot": True,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": container_security_context(),
+        "resources": resources.to_json(),
+        # The root filesystem is read-only: what `edgeml train` writes (its temporary
+        # directories: the ONNX export, the champion's download, the profile) goes to /tmp.
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *training.volume_mounts],
     }
     if env_from:
         container["envFrom"] = env_from
-    if training.resources is not None:
-        container["resources"] = training.resources.to_json()
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         # `edgeml train` never calls the Kubernetes API: it gets no token to misuse.
         "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {}}, *training.volumes],
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "fsGroup": 65532},
+        "securityContext": pod_security_context(),
     }
+    if config.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = pull_secrets(config)
     if config.training_node_selector:
         pod_spec["nodeSelector"] = dict(config.training_node_selector)
+    if config.training_tolerations:
+        pod_spec["tolerations"] = [t.to_json() for t in config.training_tolerations]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -194,7 +194,7 @@ class DriftWorld:
     data_look: DataLook | None = None
     """This pass's look at the watched dataset (newData), when one was due."""
     image: str = ""
-    """The training image (the operator's): part of the CodeChange digest."""
+    """The training image (`EDGEML_TRAINING_IMAGE`): part of the CodeChange digest."""
 
 
 @overload

@@ -3,7 +3,7 @@
 ```json
 {"registeredModel": "vibration", "namespace": "demo", "trainingRun": "vibration-1",
  "trainingRunUid": "<uid>", "trigger": "Manual", "reason": "optional text",
- "image": "ghcr.io/edgeml/edgeml:0.1.0", "allowedModules": ["sklearn"],
+ "image": "ghcr.io/edgeml/edgeml-training:0.1.0", "allowedModules": ["sklearn"],
  "training": {...an EdgeModel spec.training, merged with the run's overrides...}}
 ```
 """

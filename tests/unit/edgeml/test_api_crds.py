@@ -14,6 +14,7 @@ from edgeml.api.crds import (
     HEADER,
     build_crd,
     crd_files,
+    peering_crd_files,
     peering_crds,
     stale_crds,
     write_crds,
@@ -337,17 +338,18 @@ FILE_NAMES = [
     "edgeml.io_trainingruns.yaml",
     "edgeml.io_edgedeployments.yaml",
     "edgeml.io_driftpolicies.yaml",
-    "kopf.dev_peerings.yaml",
 ]
+PEERING_FILE = "kopf.dev_peerings.yaml"
 
 
-def test_crd_files_are_one_per_kind_and_the_peerings() -> None:
+def test_crd_files_are_one_per_kind() -> None:
     assert list(crd_files()) == FILE_NAMES
+    assert list(peering_crd_files()) == [PEERING_FILE]
 
 
-@pytest.mark.parametrize("name", FILE_NAMES)
+@pytest.mark.parametrize("name", [*FILE_NAMES, PEERING_FILE])
 def test_crd_files_are_headed_yaml_of_the_built_crds(name: str) -> None:
-    text = crd_files()[name]
+    text = {**crd_files(), **peering_crd_files()}[name]
     assert text.startswith(HEADER)
     docs = list(yaml.safe_load_all(text))
     if name.startswith("kopf.dev"):
@@ -364,12 +366,19 @@ def test_checked_in_crds_match_the_models(directory: str) -> None:
 
 
 def test_checked_in_chart_crds_are_exactly_the_generated_files() -> None:
+    """edgeml's CRDs only: kopf's shared peering CRDs are not the chart's to install."""
     assert sorted(p.name for p in (REPO / "charts/edgeml/crds").iterdir()) == sorted(FILE_NAMES)
 
 
-def test_the_crds_kustomization_lists_every_generated_file() -> None:
+def test_the_crds_kustomization_lists_every_generated_file_but_kopfs() -> None:
     kustomization = yaml.safe_load((REPO / "crds/kustomization.yaml").read_text())
     assert kustomization["resources"] == FILE_NAMES
+
+
+def test_kopfs_peering_crds_are_checked_in_beside_ours() -> None:
+    assert stale_crds(REPO / "crds", peering_crd_files()) == [], (
+        "run `edgeml crds --kopf-peering --output-dir crds`"
+    )
 
 
 def test_stale_crds_reports_missing_and_changed_files(tmp_path: Path) -> None:
@@ -379,8 +388,14 @@ def test_stale_crds_reports_missing_and_changed_files(tmp_path: Path) -> None:
     assert stale_crds(tmp_path / "out") == []
     changed = tmp_path / "out" / "edgeml.io_trainingruns.yaml"
     changed.write_text(changed.read_text() + "# edited\n")
-    (tmp_path / "out" / "kopf.dev_peerings.yaml").unlink()
-    assert stale_crds(tmp_path / "out") == ["edgeml.io_trainingruns.yaml", "kopf.dev_peerings.yaml"]
+    (tmp_path / "out" / "edgeml.io_driftpolicies.yaml").unlink()
+    assert stale_crds(tmp_path / "out") == [
+        "edgeml.io_trainingruns.yaml",
+        "edgeml.io_driftpolicies.yaml",
+    ]
+    assert stale_crds(tmp_path / "out", peering_crd_files()) == [PEERING_FILE]
+    write_crds(tmp_path / "out", peering_crd_files())
+    assert stale_crds(tmp_path / "out", peering_crd_files()) == []
 
 
 @pytest.mark.parametrize(

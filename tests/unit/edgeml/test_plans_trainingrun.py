@@ -27,7 +27,7 @@ from support.objects import edge_model, training_run
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
-CONFIG = OperatorConfig(mlflow_tracking_uri="http://mlflow:5000", image="edgeml:test")
+CONFIG = OperatorConfig(mlflow_tracking_uri="http://mlflow:5000", training_image="edgeml:test")
 RECONCILED = {"status": {"observedGeneration": 1}}
 """An EdgeModel the operator has reconciled once (it has read its champion)."""
 MODEL = {**edge_model(), **RECONCILED}
