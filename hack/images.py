@@ -179,6 +179,7 @@ def check_training(bundle: Bundle, workdir: Path, model_uri: str | None) -> None
     bundle.run(["python", "-c", "import sklearn, skl2onnx, mlflow, edgeml.training.program"])
     say("imports sklearn, skl2onnx, mlflow, edgeml.training.program")
     say("edgeml train --help: " + first_line(bundle.run(["edgeml", "train", "--help"])))
+    (workdir / "model.onnx").unlink(missing_ok=True)
     out = bundle.run(["python", "-c", TRAIN_SCRIPT], [Mount(workdir, "/work", writable=True)])
     say(first_line(out) + f" (to {workdir})")
 
