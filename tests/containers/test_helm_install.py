@@ -13,7 +13,6 @@ under traffic; `helm upgrade` to a changed value hands over to the new operator 
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -255,7 +254,7 @@ def test_helm_install_train_roll_out_roll_back_upgrade_uninstall(
         of = Trained(good, champion["sha256"], run_id)
         failing = register_failing(registered, mlflow, of, features=FEATURES)
         ed.roll_to(MODEL, failing.version)
-        took = time_rollback(ed, failing.version, good)
+        took = time_rollback(ed, failing.version, good, nodes=2)
         assert "error-rate" in took.reason, took
         print(f"rollback on real kubelets: {took.seconds:.1f}s from the {took.since}")
 
@@ -271,20 +270,12 @@ def test_helm_install_train_roll_out_roll_back_upgrade_uninstall(
             what="the upgraded operator pod to be ready alone",
         )
         _wait_leads(cluster, operator_namespace, new.metadata.name)
-        # It reconciles: a changed spec is observed, the rollout still Healthy.
-        custom.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, "edgedeployments", DEPLOYMENT,
-            {"spec": {"strategy": {"canary": {"analysis": {"interval": "5s"}}}}},
-        )  # fmt: skip
-        wait_for(
-            ed.get,
-            lambda o: (
-                (o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"]
-            ),
-            timeout=60,
-            what="the upgraded operator to observe the new generation",
-        )
-        assert ed.status()["phase"] == "Healthy"
+        # It kept the rollback (status survives the operator) and acts: pinned back to
+        # the good version, the deployment is Healthy on it again.
+        assert ed.status()["phase"] == "RolledBack"
+        ed.pin(good)
+        ed.wait_phase("Healthy", good)
+        stack.close()  # the clients stop before the objects go
 
         # 6. helm uninstall: the app's objects first (their finalizers need the operator).
         for plural in ("edgedeployments", "trainingruns", "edgemodels"):
@@ -304,8 +295,12 @@ def test_helm_install_train_roll_out_roll_back_upgrade_uninstall(
         removed = _helm(cluster, "uninstall", release, "-n", operator_namespace, "--wait")
         assert removed.returncode == 0, removed.stdout + removed.stderr
         assert _release_objects(cluster, release, operator_namespace) == []
-        lease = json.loads(
-            kubectl(cluster, "get", "lease", "-n", operator_namespace, "-o", "json").stdout
+        wait_for(
+            lambda: core.list_namespaced_pod(operator_namespace).items,
+            lambda pods: pods == [],
+            timeout=60,
+            what="the operator pods to be gone",
         )
-        holders = [(i.get("spec") or {}).get("holderIdentity") for i in lease["items"]]
-        assert all(not h for h in holders), f"a Lease still held after uninstall: {holders}"
+        # Left: the Lease, the operator's own object, not Helm's (Helm removes the Lease
+        # Role while the pod stops, so its release may be refused; a later install takes
+        # over once it expires, 10 s), and the namespace, which the fixture deletes.
