@@ -157,9 +157,20 @@ def known_nodes(settings: Settings) -> list[RealNode]:
     return found
 
 
-def check_host() -> None:
-    """Refuse early, naming the Debian packages to install."""
-    missing = sorted({pkg for path, pkg in DEBIAN_PACKAGES.items() if not Path(path).exists()})
+def _missing_packages() -> list[str]:
+    return sorted({pkg for path, pkg in DEBIAN_PACKAGES.items() if not Path(path).exists()})
+
+
+def check_host(say: Callable[[str], None] = print) -> None:
+    """Install the Debian packages the tier needs (as root, as hack/ scripts do), or
+    refuse early naming them."""
+    missing = _missing_packages()
+    if missing and os.geteuid() == 0:
+        say(f"  installing Debian packages: {' '.join(missing)}")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+            subprocess.run(argv, env=env, capture_output=True, check=False)
+        missing = _missing_packages()
     if missing:
         raise RealNodeError(
             "the real-kubelet tier needs Debian packages: apt-get install " + " ".join(missing)
