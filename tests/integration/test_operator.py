@@ -427,7 +427,12 @@ def test_an_operator_watching_namespaces_peers_through_their_kopf_peering(
     ).stdout  # fmt: skip
     (peering,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "KopfPeering"]
     assert peering["metadata"]["namespace"] == namespace
-    (role,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "ClusterRole"]
+    # The namespaced rules (the other ClusterRole holds the cluster-scoped reads).
+    (role,) = [
+        d
+        for d in yaml.safe_load_all(rendered)
+        if d and d["kind"] == "ClusterRole" and d["metadata"]["name"] == "plant-edgeml"
+    ]
     kopf_rules = [r for r in role["rules"] if "kopf.dev" in r["apiGroups"]]
     assert kopf_rules, "the chart grants peering rights when it renders peering"
     _grant_in_namespace(api_client, namespace, kopf_rules)
