@@ -109,6 +109,8 @@ def _release_objects(cluster: ClusterHandle, release: str, namespace: str) -> li
     namespaced = kubectl(cluster, "get", kinds, "-n", namespace, "-l", selector, "-o", "name")
     cluster_wide = kubectl(cluster, "get", "clusterrole,clusterrolebinding", "-l", selector,
                            "-o", "name")  # fmt: skip
+    assert namespaced.returncode == 0, namespaced.stderr
+    assert cluster_wide.returncode == 0, cluster_wide.stderr
     names = namespaced.stdout.split() + cluster_wide.stdout.split()
     # Helm's own release record is a Secret without our labels.
     return [n for n in names if not n.startswith("secret/sh.helm.release")]
@@ -292,9 +294,15 @@ def test_helm_install_train_roll_out_roll_back_upgrade_uninstall(
             timeout=90,
             what="the operator to release its objects",
         )
+        # With watchNamespaces, the operator's rights in the app namespace are a RoleBinding.
+        assert f"rolebinding.rbac.authorization.k8s.io/{release}" in _release_objects(
+            cluster, release, namespace
+        )
         removed = _helm(cluster, "uninstall", release, "-n", operator_namespace, "--wait")
         assert removed.returncode == 0, removed.stdout + removed.stderr
         assert _release_objects(cluster, release, operator_namespace) == []
+        # The RoleBinding in the watched namespace went too.
+        assert _release_objects(cluster, release, namespace) == []
         wait_for(
             lambda: core.list_namespaced_pod(operator_namespace).items,
             lambda pods: pods == [],
