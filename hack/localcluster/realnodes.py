@@ -597,12 +597,29 @@ def clean_host_paths(settings: Settings) -> None:
     for line in record.read_text().split():
         path = Path(line)
         if path in (Path("/run/netns"), Path("/var/run/netns")):
-            # Shared with the process nodes and `ip netns`: removed only when empty.
-            with contextlib.suppress(OSError):
-                path.rmdir()
+            _remove_netns_dir(path)
             continue
         if path.exists() and not _mounts_under([path]):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_netns_dir(path: Path) -> None:
+    """Remove /run/netns if no namespace is pinned in it.
+
+    It is shared with the process nodes and `ip netns`, so it goes only when empty. The
+    first `ip netns add` (and the CNI's netns code) bind-mounts the directory onto
+    itself to make it a shared mount; rmdir then fails with EBUSY, so that self-mount
+    is unmounted first."""
+    real = path.resolve()
+    if not real.is_dir() or any(real.iterdir()):
+        return
+    # Mounted once per `ip netns` that raced to set it up; each mount is a stacked self-bind.
+    for _ in range(8):
+        if str(real) not in _mounts_under([real]):
+            break
+        subprocess.run(["umount", str(real)], capture_output=True, check=False)
+    with contextlib.suppress(OSError):
+        real.rmdir()
 
 
 def leftovers(node: RealNode) -> list[str]:
@@ -625,7 +642,9 @@ def host_leftovers(settings: Settings) -> list[str]:
             found.append(f"iptables chain {line[1:].split()[0]}")
     record = settings.cluster_dir / "real" / "created-host-paths.txt"
     if record.exists():
-        found += [f"path {p}" for p in record.read_text().split() if Path(p).exists()]
+        # /var/run is /run on Debian: each directory is named once, as it resolves.
+        paths = {Path(p).resolve() for p in record.read_text().split()}
+        found += [f"path {p}" for p in sorted(paths) if p.exists()]
     return found
 
 
