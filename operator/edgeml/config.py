@@ -12,6 +12,7 @@ from edgeml import __version__
 from edgeml.api.common import ResourceRequirements
 from edgeml.api.edgedeployment import Toleration
 from edgeml.api.notify import Receiver
+from edgeml.plans.volumes import DEFAULT_VOLUME_TYPES
 
 REGISTRY = "ghcr.io/edgeml"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -65,6 +66,9 @@ class OperatorConfig:
     nodes kept for batch work)."""
     allowed_modules: tuple[str, ...] = ("sklearn",)
     """Top-level modules an estimator class may come from."""
+    training_volume_types: tuple[str, ...] = DEFAULT_VOLUME_TYPES
+    """Pod volume sources a training template may name (the chart's admission policy
+    reads the same list); anything else is InvalidSpec before a Job is created."""
     training_ttl_seconds: int = 86400
     """How long a finished training Job is kept (its logs with it)."""
     serving_cache_host_path: str = ""
@@ -106,6 +110,8 @@ class OperatorConfig:
             allowed_modules=tuple(m.strip() for m in modules.split(",") if m.strip())
             if modules
             else defaults.allowed_modules,
+            training_volume_types=_names(os.environ.get("EDGEML_TRAINING_VOLUME_TYPES", ""))
+            or defaults.training_volume_types,
             training_ttl_seconds=int(
                 os.environ.get("EDGEML_TRAINING_TTL_SECONDS", defaults.training_ttl_seconds)
             ),

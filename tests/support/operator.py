@@ -24,6 +24,9 @@ RENDERED = REPO / "manifests" / "base" / "edgeml.yaml"
 OPERATOR_NAMESPACE = "edgeml-system"
 SERVICE_ACCOUNT = "edgeml"
 IDENTITY_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding"}
+LOCAL_VOLUME_TYPES = "persistentVolumeClaim,configMap,secret,emptyDir,csi,hostPath"
+"""As the local overlay allows: the tests' training data is a directory on the host,
+mounted by hostPath (the local cluster has no storage provisioner)."""
 
 
 def free_port() -> int:
@@ -131,6 +134,7 @@ class OperatorProcess:
                     "EDGEML_TEST_MLFLOW_URI", "http://127.0.0.1:15000"
                 ),
                 "EDGEML_TRAINING_NODE_SELECTOR": '{"edgeml.io/pool": "training"}',
+                "EDGEML_TRAINING_VOLUME_TYPES": LOCAL_VOLUME_TYPES,
                 **self.env,
             },
             stdout=log,

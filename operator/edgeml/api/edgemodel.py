@@ -188,7 +188,9 @@ class TrainingTemplate(KubeModel):
         },
     )
     """Pod volumes for the training Job (as in a Pod spec), e.g. the PVC holding a
-    file:// dataset."""
+    file:// dataset. Only the types the operator allows (Helm value
+    training.allowedVolumeTypes; by default persistentVolumeClaim, configMap, secret,
+    emptyDir, csi); a secret volume's Secret must be one its author may get."""
     volume_mounts: list[dict[str, Any]] = Field(
         default_factory=list,
         max_length=16,

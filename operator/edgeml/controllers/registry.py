@@ -40,15 +40,19 @@ def _tracking_uri(parsed: Parsed[Any, Any], config: OperatorConfig) -> str | Non
 def observe_model(parsed: Parsed[Any, Any], config: OperatorConfig) -> ModelWorld:
     """Read the model's registered versions; a registry outage is an observation, not a crash."""
     uri = _tracking_uri(parsed, config)
-    allowed = config.allowed_modules
+    world = ModelWorld(
+        tracking_uri=uri,
+        allowed_modules=config.allowed_modules,
+        allowed_volume_types=config.training_volume_types,
+    )
     if uri is None or parsed.obj is None:
-        return ModelWorld(tracking_uri=uri, allowed_modules=allowed)
+        return world
     name = parsed.obj.spec.registry.registered_model or parsed.metadata.name
     try:
         versions = list_versions(uri, name)
     except RegistryUnavailableError as err:
-        return ModelWorld(registry_error=str(err), tracking_uri=uri, allowed_modules=allowed)
-    return ModelWorld(versions=versions, tracking_uri=uri, allowed_modules=allowed)
+        return replace(world, registry_error=str(err))
+    return replace(world, versions=versions)
 
 
 def _create_retrain(parsed: Parsed[Any, Any], plan: Plan[Any]) -> Plan[Any]:
@@ -117,7 +121,10 @@ def act_on_model(
         set_alias(uri, name, CHAMPION, decision.version)
     except RegistryUnavailableError as err:
         world = ModelWorld(
-            registry_error=str(err), tracking_uri=uri, allowed_modules=config.allowed_modules
+            registry_error=str(err),
+            tracking_uri=uri,
+            allowed_modules=config.allowed_modules,
+            allowed_volume_types=config.training_volume_types,
         )
         return plan_edge_model(parsed, world, now=now)
     return plan

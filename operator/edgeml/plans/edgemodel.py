@@ -108,12 +108,19 @@ class ModelWorld:
     observed: bool = field(default=True)
     allowed_modules: tuple[str, ...] = ()
     """The operator's estimator allow-list (empty: not checked)."""
+    allowed_volume_types: tuple[str, ...] = ()
+    """The volume sources a training Job may mount (empty: not checked)."""
 
 
-def check_edge_model(spec: EdgeModelSpec, allowed_modules: Sequence[str] = ()) -> str | None:
+def check_edge_model(
+    spec: EdgeModelSpec,
+    allowed_modules: Sequence[str] = (),
+    allowed_volume_types: Sequence[str] = (),
+) -> str | None:
     """What the schema cannot catch: an estimator no Job may import (when the allow-list
-    is known), metrics of two tasks, gates on metrics that are never computed."""
-    problem = check_template(spec.training, allowed_modules, "spec.training")
+    is known), metrics of two tasks, volumes outside the allow-list, gates on metrics
+    that are never computed."""
+    problem = check_template(spec.training, allowed_modules, "spec.training", allowed_volume_types)
     if problem is not None:
         return problem
     computed = set(spec.training.evaluation.metrics)
@@ -228,7 +235,9 @@ def plan_edge_model(
     base = old or EdgeModelStatus()
     generation = parsed.metadata.generation
     error = parsed.error or (
-        check_edge_model(parsed.obj.spec, world.allowed_modules) if parsed.obj else None
+        check_edge_model(parsed.obj.spec, world.allowed_modules, world.allowed_volume_types)
+        if parsed.obj
+        else None
     )
     update: dict[str, object] = {}
     actions: tuple[object, ...] = ()

@@ -1,4 +1,5 @@
-"""Pure: which estimator classes a training Job may import, and which metrics go together.
+"""Pure: which estimator classes a training Job may import, which metrics go together,
+and whether a training template as a whole can be given to a Job.
 
 Shared by the operator (InvalidSpec before any Job runs) and `edgeml train` (which checks
 again before it imports anything), so both refuse the same class paths the same way.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edgeml.api.edgemodel import TrainingTemplate
+from edgeml.plans.volumes import volumes_problem
 
 CLASSIFICATION_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"})
 REGRESSION_METRICS = frozenset({"rmse", "mae", "r2"})
@@ -49,10 +51,14 @@ def mixed_metrics(metrics: Sequence[str]) -> str | None:
 
 
 def check_template(
-    training: TrainingTemplate, allowed_modules: Sequence[str], where: str
+    training: TrainingTemplate,
+    allowed_modules: Sequence[str],
+    where: str,
+    allowed_volume_types: Sequence[str] = (),
 ) -> str | None:
-    """A training template that cannot train: the estimator outside the allow-list, or
-    evaluation metrics of two tasks (each fails only inside the Job otherwise)."""
+    """A training template that cannot train, or may not: the estimator outside the
+    allow-list, evaluation metrics of two tasks (each fails only inside the Job
+    otherwise), or volumes outside the operator's allow-list or mounts of no volume."""
     if allowed_modules:
         problem = class_path_problem(training.estimator.class_path, allowed_modules)
         if problem is not None:
@@ -63,4 +69,4 @@ def check_template(
     mixed = mixed_metrics(training.evaluation.metrics)
     if mixed is not None:
         return f"{where}.evaluation.metrics {mixed}"
-    return None
+    return volumes_problem(training.volumes, training.volume_mounts, allowed_volume_types, where)

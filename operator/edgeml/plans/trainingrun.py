@@ -45,8 +45,12 @@ def _template_problem(
     """Why the run's overrides make a template no Job can train, else None."""
     if run.overrides is None:
         return None
-    return check_template(merge_training(model.training, run), config.allowed_modules,
-                          "spec.overrides")  # fmt: skip
+    return check_template(
+        merge_training(model.training, run),
+        config.allowed_modules,
+        "spec.overrides",
+        config.training_volume_types,
+    )
 
 
 MODEL_WAIT = timedelta(seconds=2)
@@ -198,7 +202,12 @@ def plan_training_run(
             spec.registry.tracking_uri if isinstance(spec, EdgeModelSpec) else None
         ) or config.mlflow_tracking_uri
         if isinstance(spec, EdgeModelSpec) and (
-            bad := check_template(spec.training, config.allowed_modules, "spec.training")
+            bad := check_template(
+                spec.training,
+                config.allowed_modules,
+                "spec.training",
+                config.training_volume_types,
+            )
         ):
             spec = bad  # the model's own template: fixing the EdgeModel starts the run
         if isinstance(spec, str):

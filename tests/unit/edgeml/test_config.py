@@ -186,3 +186,18 @@ def test_training_tolerations_come_from_the_environment(monkeypatch: pytest.Monk
         ValueError, match="EDGEML_TRAINING_TOLERATIONS is not a list of tolerations"
     ):
         OperatorConfig.from_env()
+
+
+def test_training_volume_types_come_from_the_chart_and_default_to_no_hostpath(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("EDGEML_TRAINING_VOLUME_TYPES", raising=False)
+    assert OperatorConfig.from_env().training_volume_types == (
+        "persistentVolumeClaim",
+        "configMap",
+        "secret",
+        "emptyDir",
+        "csi",
+    )
+    monkeypatch.setenv("EDGEML_TRAINING_VOLUME_TYPES", " emptyDir, hostPath ,emptyDir")
+    assert OperatorConfig.from_env().training_volume_types == ("emptyDir", "hostPath")

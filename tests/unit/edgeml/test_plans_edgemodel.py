@@ -647,3 +647,22 @@ def test_a_retrain_request_creates_one_training_run_per_value() -> None:
     (create2,) = [a for a in other.actions if isinstance(a, CreateRun)]
     assert create2.manifest["metadata"]["name"] != manifest["metadata"]["name"]
     assert "request req-2" in create2.manifest["spec"]["reason"]
+
+
+def test_a_hostpath_training_volume_is_invalid_spec_before_any_job() -> None:
+    """The operator refuses it itself, for a cluster without the admission policy."""
+    hostpath = {
+        "volumes": [{"name": "node", "hostPath": {"path": "/etc"}}],
+        "volumeMounts": [{"name": "node", "mountPath": "/data"}],
+    }
+    result = plan(
+        body_of(training=hostpath),
+        world(allowed_volume_types=("persistentVolumeClaim", "emptyDir")),
+    )
+    assert conditions(result.status)["Ready"] == ("False", "InvalidSpec")
+    assert message_of(result.status) == (
+        "spec.training.volumes[0] (node): hostPath volumes are not allowed; training Jobs "
+        "may mount persistentVolumeClaim, emptyDir (the operator's "
+        "training.allowedVolumeTypes, Helm value)"
+    )
+    assert result.actions == ()
