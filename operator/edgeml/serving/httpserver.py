@@ -30,6 +30,7 @@ import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 log = logging.getLogger("edgeml.serve.http")
 
@@ -320,8 +321,8 @@ class _Connection(asyncio.Protocol):
         self.failed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport; not always an asyncio.Transport subclass (uvloop's is not).
+        self.transport = transport = cast(asyncio.Transport, transport)
         if len(self.server.connections) >= self.server.max_connections:
             self.server.refused += 1
             transport.write(
