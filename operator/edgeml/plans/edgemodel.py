@@ -26,7 +26,7 @@ from edgeml.plans.common import (
     apply_conditions,
     transition_events,
 )
-from edgeml.plans.estimators import check_template
+from edgeml.plans.estimators import check_template, task_mismatch
 from edgeml.plans.parsing import Parsed
 from edgeml.plans.promotion import (
     CHAMPION,
@@ -125,6 +125,9 @@ def check_edge_model(
         return problem
     computed = set(spec.training.evaluation.metrics)
     for index, gate in enumerate(spec.promotion.gates):
+        mismatch = task_mismatch(spec.training.estimator.class_path, [gate.metric])
+        if mismatch is not None:
+            return f"spec.promotion.gates[{index}] checks {gate.metric}: {mismatch}"
         if gate.max_slice_gap is not None:
             if spec.training.dataset.slice_column is None:
                 return (

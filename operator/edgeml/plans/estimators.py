@@ -38,6 +38,52 @@ def class_path_problem(class_path: str, allowed_modules: Sequence[str]) -> tuple
     return None
 
 
+# scikit-learn's estimators whose names do not end in Classifier or Regressor. The
+# operator image has no scikit-learn, so it cannot ask `is_classifier`; a class in
+# neither list is not checked (the training Job still refuses a mismatch).
+_SKLEARN_CLASSIFIERS = frozenset(
+    {
+        "LogisticRegression", "LogisticRegressionCV", "SVC", "NuSVC", "LinearSVC",
+        "GaussianNB", "MultinomialNB", "BernoulliNB", "ComplementNB", "CategoricalNB",
+        "LinearDiscriminantAnalysis", "QuadraticDiscriminantAnalysis", "Perceptron",
+        "NearestCentroid", "RidgeClassifierCV", "LabelPropagation", "LabelSpreading",
+    }
+)  # fmt: skip
+_SKLEARN_REGRESSORS = frozenset(
+    {
+        "LinearRegression", "Ridge", "RidgeCV", "Lasso", "LassoCV", "ElasticNet",
+        "ElasticNetCV", "Lars", "LarsCV", "LassoLars", "LassoLarsCV", "LassoLarsIC",
+        "BayesianRidge", "ARDRegression", "SVR", "NuSVR", "LinearSVR", "KernelRidge",
+        "IsotonicRegression", "OrthogonalMatchingPursuit", "PLSRegression",
+    }
+)  # fmt: skip
+
+
+def estimator_task(class_path: str) -> str | None:
+    """The task of a scikit-learn estimator whose name tells it ("classification" or
+    "regression"); None when it cannot be told without importing it."""
+    module, _, name = class_path.rpartition(".")
+    if module != "sklearn" and not module.startswith("sklearn."):
+        return None
+    if name.endswith("Classifier") or name in _SKLEARN_CLASSIFIERS:
+        return "classification"
+    if name.endswith("Regressor") or name in _SKLEARN_REGRESSORS:
+        return "regression"
+    return None
+
+
+def task_mismatch(class_path: str, metrics: Sequence[str]) -> str | None:
+    """Why these metrics cannot be computed for this estimator's task, else None."""
+    task = estimator_task(class_path)
+    other = REGRESSION_METRICS if task == "classification" else CLASSIFICATION_METRICS
+    wrong = sorted(set(metrics) & other) if task else []
+    if not wrong:
+        return None
+    kind = "classifier" if task == "classification" else "regressor"
+    what = f"is not a {task} metric" if len(wrong) == 1 else f"are not {task} metrics"
+    return f"{', '.join(wrong)} {what}, and {class_path} is a {kind}"
+
+
 def mixed_metrics(metrics: Sequence[str]) -> str | None:
     """Why a list of metrics cannot all apply to one model (it mixes tasks), else None."""
     classification = sorted(set(metrics) & CLASSIFICATION_METRICS)
@@ -69,4 +115,7 @@ def check_template(
     mixed = mixed_metrics(training.evaluation.metrics)
     if mixed is not None:
         return f"{where}.evaluation.metrics {mixed}"
+    mismatch = task_mismatch(training.estimator.class_path, training.evaluation.metrics)
+    if mismatch is not None:
+        return f"{where}.evaluation.metrics: {mismatch}"
     return volumes_problem(training.volumes, training.volume_mounts, allowed_volume_types, where)

@@ -666,3 +666,26 @@ def test_a_hostpath_training_volume_is_invalid_spec_before_any_job() -> None:
         "training.allowedVolumeTypes, Helm value)"
     )
     assert result.actions == ()
+
+
+def test_a_gate_of_the_other_task_is_invalid_before_any_job() -> None:
+    """No rmse gate on a classifier: named as such, not as an uncomputed metric."""
+    spec = spec_of(promotion={"gates": [{"metric": "rmse", "max": 0.5}]})
+    assert check_edge_model(spec) == (
+        "spec.promotion.gates[0] checks rmse: rmse is not a classification metric, and "
+        "sklearn.ensemble.RandomForestClassifier is a classifier"
+    )
+
+
+def test_evaluation_metrics_of_the_other_task_are_invalid_before_any_job() -> None:
+    spec = spec_of(
+        training={
+            "estimator": {"class": "sklearn.linear_model.LinearRegression"},
+            "evaluation": {"metrics": ["accuracy"]},
+        },
+        promotion={"gates": []},
+    )
+    assert check_edge_model(spec) == (
+        "spec.training.evaluation.metrics: accuracy is not a regression metric, and "
+        "sklearn.linear_model.LinearRegression is a regressor"
+    )
