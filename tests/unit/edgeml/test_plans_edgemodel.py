@@ -128,7 +128,10 @@ def spec_of(**changes: Any) -> EdgeModelSpec:
         ({"promotion": {"gates": [{"metric": "f1", "notWorseThanChampionBy": 0.01}]}}, None),
         (
             {
-                "training": {"evaluation": {"metrics": ["rmse", "mae"]}},
+                "training": {
+                    "estimator": {"class": "sklearn.ensemble.RandomForestRegressor"},
+                    "evaluation": {"metrics": ["rmse", "mae"]},
+                },
                 "promotion": {"gates": [{"metric": "rmse", "max": 2.0}]},
             },
             None,
@@ -140,8 +143,8 @@ def spec_of(**changes: Any) -> EdgeModelSpec:
         ),
         (
             {"promotion": {"gates": [{"metric": "f1", "min": 0.8}, {"metric": "rmse", "max": 1}]}},
-            "spec.promotion.gates[1] checks rmse, which spec.training.evaluation.metrics "
-            "does not compute (accuracy, f1)",
+            "spec.promotion.gates[1] checks rmse: rmse is not a classification metric, and "
+            "sklearn.ensemble.RandomForestClassifier is a classifier",
         ),
         (
             {"promotion": {"gates": [{"metric": "f1", "maxSliceGap": 0.05}]}},
