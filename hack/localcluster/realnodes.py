@@ -64,6 +64,8 @@ DEBIAN_PACKAGES = {
     "/usr/sbin/iptables-save": "iptables",
 }
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
+SBIN = "/usr/sbin:/sbin"
+"""Where Debian puts iptables, for a PATH without the sbin directories."""
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 KUBELET_PORT = 10250
 KUBELET_HEALTHZ_PORT = 10248
@@ -636,7 +638,14 @@ def leftovers(node: RealNode) -> list[str]:
 def host_leftovers(settings: Settings) -> list[str]:
     """Host state of the tier after `down`: iptables chains, host paths it created."""
     found = []
-    rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
+    # Without iptables (a machine where the tier never ran: it installs the package) no
+    # kubelet or CNI plugin of ours can have made a chain.
+    iptables_save = shutil.which("iptables-save") or shutil.which("iptables-save", path=SBIN)
+    rules = (
+        subprocess.run([iptables_save], capture_output=True, text=True, check=False).stdout
+        if iptables_save
+        else ""
+    )
     for line in rules.splitlines():
         if line.startswith(":") and line[1:].split()[0].startswith(("KUBE-", "CNI-")):
             found.append(f"iptables chain {line[1:].split()[0]}")

@@ -49,3 +49,15 @@ def test_a_netns_dir_still_holding_a_namespace_is_kept_mounted(tmp_path: Path) -
         assert (netns / "emlp-12345678").exists()
     finally:
         subprocess.run(["umount", str(netns)], check=False)
+
+
+def test_host_leftovers_on_a_machine_without_iptables_is_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`down` on a machine where the tier never ran (no iptables installed yet)."""
+    from localcluster.settings import Settings
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no iptables-save on it
+    monkeypatch.setattr(realnodes, "SBIN", str(tmp_path))
+    settings = Settings(home=tmp_path)
+    assert realnodes.host_leftovers(settings) == []
