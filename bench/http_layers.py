@@ -43,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serving  # bench/serving.py: the client and the floor server
 
 REPO = Path(__file__).resolve().parents[1]
-DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:http-layers begin -->", "<!-- bench:http-layers end -->"
 PATH = "/v2/models/m/infer"
 REQUEST_BODY = json.dumps(
@@ -271,16 +270,6 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, versions: str) 
     return "\n".join(lines)
 
 
-def write_section(section: str) -> None:
-    """Replace (or append) this benchmark's section of docs/benchmarks.md."""
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section.strip() + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n" + section
-    DOC.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
@@ -311,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(rows, args, versions)
     print(section)
     if not args.no_write:
-        write_section(section)
+        serving.write_section(section, BEGIN, END)
     return 0
 
 

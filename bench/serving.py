@@ -924,11 +924,11 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def write_section(section: str) -> None:
-    """Replace (or append) the bench:serving section of docs/benchmarks.md."""
+def write_section(section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace (or append) a section of docs/benchmarks.md, bench:serving by default."""
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section.strip() + text[text.index(END) + len(END) :]
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + section.strip() + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + section
     DOC.write_text(text)
