@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edgeml.api.edgemodel import TrainingTemplate
+from edgeml.api.edgemodel import DEFAULT_METRICS, TrainingTemplate
 from edgeml.plans.volumes import volumes_problem
 
 CLASSIFICATION_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"})
@@ -40,7 +40,7 @@ def class_path_problem(class_path: str, allowed_modules: Sequence[str]) -> tuple
 
 # scikit-learn's estimators whose names do not end in Classifier or Regressor. The
 # operator image has no scikit-learn, so it cannot ask `is_classifier`; a class in
-# neither list is not checked (the training Job still refuses a mismatch).
+# neither list is checked only by the training Job (InvalidConfig).
 _SKLEARN_CLASSIFIERS = frozenset(
     {
         "LogisticRegression", "LogisticRegressionCV", "SVC", "NuSVC", "LinearSVC",
@@ -115,7 +115,11 @@ def check_template(
     mixed = mixed_metrics(training.evaluation.metrics)
     if mixed is not None:
         return f"{where}.evaluation.metrics {mixed}"
-    mismatch = task_mismatch(training.estimator.class_path, training.evaluation.metrics)
+    metrics = training.evaluation.metrics
+    # The API's default (accuracy, f1) is a classification default that the training
+    # program swaps for rmse, mae, r2 on a regressor: only metrics asked for are checked.
+    asked = [] if tuple(metrics) == DEFAULT_METRICS else metrics
+    mismatch = task_mismatch(training.estimator.class_path, asked)
     if mismatch is not None:
         return f"{where}.evaluation.metrics: {mismatch}"
     return volumes_problem(training.volumes, training.volume_mounts, allowed_volume_types, where)

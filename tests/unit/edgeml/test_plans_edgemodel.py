@@ -692,3 +692,12 @@ def test_evaluation_metrics_of_the_other_task_are_invalid_before_any_job() -> No
         "spec.training.evaluation.metrics: accuracy is not a regression metric, and "
         "sklearn.linear_model.LinearRegression is a regressor"
     )
+
+
+def test_a_regressor_with_the_default_metrics_is_valid() -> None:
+    """The default (accuracy, f1) becomes rmse, mae, r2 in the Job for a regressor."""
+    spec = spec_of(
+        training={"estimator": {"class": "sklearn.ensemble.RandomForestRegressor"}},
+        promotion={"gates": []},
+    )
+    assert check_edge_model(spec) is None
