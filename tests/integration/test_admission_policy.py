@@ -71,6 +71,21 @@ def _http_model(secret: str, name: str = "vibration", **spec: Any) -> dict[str, 
     return hermetic_edge_model(name, training={"dataset": dataset}, **spec)
 
 
+def _s3_dataset(secret: str) -> dict[str, Any]:
+    return {"uri": "s3://bucket/v.csv", "target": "label",
+            "s3": {"credentialsSecretRef": {"name": secret}}}  # fmt: skip
+
+
+def _names_others(policy: str) -> dict[str, Any]:
+    """An object of the kind `policy` checks that names a Secret USER may not get."""
+    if policy.endswith("-trainingrun-references"):
+        return training_run(overrides={"dataset": _s3_dataset(OTHERS)})
+    if policy.endswith("-driftpolicy-references"):
+        return drift_policy(notify=[{"name": "ops", "secretRef": {"name": OTHERS}}])
+    assert policy.endswith("-edgemodel-references"), policy
+    return _http_model(OTHERS)
+
+
 @pytest.fixture
 def kubectl(
     cluster: ClusterHandle, crds: list[str], core: client.CoreV1Api, namespace: str
@@ -116,13 +131,17 @@ def kubectl(
             )
             # Every expression type-checks against the CRDs' schemas.
             assert status.get("typeChecking", {}).get("expressionWarnings") is None, status
-        # Bindings take effect a moment after they are created: wait for a refusal.
-        wait_for(
-            lambda: k.create(_http_model(OTHERS), "--dry-run=server"),
-            lambda r: r.returncode != 0 and "may not get every Secret" in r.stderr,
-            timeout=30,
-            what="the EdgeModel policy to refuse a Secret the user may not get",
-        )
+        # Bindings take effect a moment after they are created, and a policy deleted by
+        # the previous test (or installed by another release) may still refuse for a
+        # moment: wait until each of this release's own policies refuses by name.
+        for name in policies:
+            probe = _names_others(name)
+            wait_for(
+                lambda probe=probe: k.create(probe, "--dry-run=server"),
+                lambda r, name=name: r.returncode != 0 and f"'{name}'" in r.stderr,
+                timeout=30,
+                what=f"{name} to refuse a Secret the user may not get",
+            )
         yield k
     finally:
         cluster_scoped = [f"{d['kind'].lower()}/{d['metadata']['name']}" for d in docs]
@@ -144,8 +163,7 @@ def test_a_secret_the_author_may_not_get_is_refused_and_one_they_may_is_accepted
 
 def test_every_place_a_spec_names_a_secret_is_checked(kubectl: Kubectl) -> None:
     registry = {"registeredModel": "m", "credentialsSecretRef": {"name": OTHERS}}
-    s3 = {"uri": "s3://bucket/v.csv", "target": "label",
-          "s3": {"credentialsSecretRef": {"name": OTHERS}}}  # fmt: skip
+    s3 = _s3_dataset(OTHERS)
     volume = {"volumes": [{"name": "creds", "secret": {"secretName": OTHERS}}],
               "volumeMounts": [{"name": "creds", "mountPath": "/creds"}]}  # fmt: skip
     notify = [{"name": "ops", "secretRef": {"name": OTHERS}}]
