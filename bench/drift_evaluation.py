@@ -14,7 +14,7 @@ drift in 5 features.
 This process is the operator. Each evaluation runs the controller's code path minus the
 Kubernetes reads (the pods, nodes and baseline are given, as `observe_drift` would have
 them, the baseline parsed once, as the controller keeps it):
-`edgeml.controllers.drift._read_pods` (which scrapes `/drift/window` by pod IP with
+`edgeml.controllers.driftpolicy._read_pods` (which scrapes `/drift/window` by pod IP with
 `edgeml.kube.scrape.scrape`, 16 at a time, and parses each with `parse_pod_window`),
 `_groups` (the fleet and each zone, per version), `plan_drift_policy` with a `DriftWorld`
 of them, `act_on_drift` (publishes the operator's drift metrics) and the status as JSON,
@@ -62,7 +62,7 @@ import numpy as np
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-import edgeml.controllers.drift as controller
+import edgeml.controllers.driftpolicy as controller
 import edgeml.plans.driftpolicy as planner
 from edgeml.api.driftpolicy import DriftPolicyStatus
 from edgeml.api.kinds import DriftPolicy

@@ -12,7 +12,6 @@ from edgeml import __version__
 from edgeml.api.common import ResourceRequirements
 from edgeml.api.edgedeployment import Toleration
 from edgeml.api.notify import Receiver
-from edgeml.plans.volumes import DEFAULT_VOLUME_TYPES
 
 REGISTRY = "ghcr.io/edgeml"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -38,6 +37,11 @@ def _json_env(name: str, default: str) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError(f"{name} must be a JSON object of strings")
     return {str(k): str(v) for k, v in value.items()}
+
+
+DEFAULT_VOLUME_TYPES = ("persistentVolumeClaim", "configMap", "secret", "emptyDir", "csi")
+"""What a training Job may mount unless the operator is configured otherwise: no
+hostPath (a node's files), no projected service-account tokens."""
 
 
 @dataclass(frozen=True)

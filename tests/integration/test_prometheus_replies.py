@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from edgeml.prometheus import PrometheusUnavailableError, pod_samples
+from edgeml.prometheus.client import PrometheusUnavailableError, pod_samples
 from support.httpd import serving
 
 

@@ -13,15 +13,17 @@ import kopf
 from edgeml.api.common import GROUP, VERSION
 from edgeml.api.kinds import KINDS, KindInfo
 from edgeml.config import OperatorConfig
-from edgeml.controllers.deployment import act_on_deployment, observe_deployment
-from edgeml.controllers.drift import act_on_drift, observe_drift
+from edgeml.controllers import watched
+from edgeml.controllers.driftpolicy import act_on_drift, observe_drift
+from edgeml.controllers.edgedeployment import act_on_deployment, observe_deployment
+from edgeml.controllers.edgemodel import act_on_model, observe_model
 from edgeml.controllers.reconcile import Controller, reconcile
-from edgeml.controllers.registry import act_on_model, observe_model
-from edgeml.kube.reads import get_custom, get_job, list_pods
+from edgeml.controllers.trainingrun import observe_run
+from edgeml.kube.reads import get_custom
 from edgeml.metrics import DRIFT, PHASES
 from edgeml.objects.inference import DEPLOYMENT_LABEL
 from edgeml.objects.meta import MANAGED_BY
-from edgeml.objects.training_job import RUN_LABEL, job_name
+from edgeml.objects.training_job import RUN_LABEL
 from edgeml.objects.training_run import POLICY_LABEL
 from edgeml.plans.driftpolicy import plan_drift_policy
 from edgeml.plans.edgedeployment import plan_edge_deployment
@@ -42,22 +44,6 @@ def config() -> OperatorConfig:
 RESYNC_SECONDS = config().resync_seconds
 
 
-def _model_of(parsed: Parsed[Any, Any]) -> dict[str, Any] | None:
-    if parsed.obj is None:
-        return None
-    return get_custom("edgemodels", parsed.metadata.namespace or "", parsed.obj.spec.model_ref.name)
-
-
-def _training_world(parsed: Parsed[Any, Any]) -> TrainingWorld:
-    if parsed.obj is None or (parsed.status and parsed.status.phase in ("Succeeded", "Failed")):
-        return TrainingWorld()
-    namespace = parsed.metadata.namespace or ""
-    name = job_name(parsed.metadata.name)
-    job = get_job(namespace, name)
-    pods = list_pods(namespace, f"job-name={name}") if job is not None else []
-    return TrainingWorld(model=_model_of(parsed), job=job, pods=pods)
-
-
 def _plan_run(parsed: Parsed[Any, Any], world: TrainingWorld, now: datetime) -> Any:
     return plan_training_run(parsed, world, config(), now=now)
 
@@ -73,7 +59,7 @@ CONTROLLERS: tuple[Controller, ...] = (
         lambda p, w, now: plan_edge_model(p, w, now=now),
         lambda parsed, plan, now: act_on_model(parsed, plan, now, config()),
     ),
-    Controller(_info("TrainingRun"), _training_world, _plan_run),
+    Controller(_info("TrainingRun"), observe_run, _plan_run),
     Controller(
         _info("EdgeDeployment"),
         lambda parsed: observe_deployment(parsed, config()),
@@ -192,8 +178,9 @@ async def on_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> No
 @kopf.daemon(
     GROUP, VERSION, "edgedeployments", id="edgedeployments-rollout", cancellation_timeout=10.0
 )
-async def rollout_loop(body: kopf.Body, logger: Any, stopped: Any, **_: Any) -> None:
+async def rollout_loop(body: kopf.Body, logger: Any, stopped: Any, **kwargs: Any) -> None:
     """Reconcile the EdgeDeployment whenever woken, and at least every RESYNC_SECONDS."""
+    watched.attach(kwargs["watched_nodes"], kwargs["watched_pods"])  # the kopf indexes
     await _loop("edgedeployments", body, logger, stopped)
 
 
@@ -211,8 +198,9 @@ async def on_policy_event(type: str | None, body: kopf.Body, **_: Any) -> None:
 @kopf.daemon(
     GROUP, VERSION, "driftpolicies", id="driftpolicies-evaluate", cancellation_timeout=10.0
 )
-async def drift_loop(body: kopf.Body, logger: Any, stopped: Any, **_: Any) -> None:
+async def drift_loop(body: kopf.Body, logger: Any, stopped: Any, **kwargs: Any) -> None:
     """Reconcile the DriftPolicy when woken, and at its next evaluation."""
+    watched.attach(kwargs["watched_nodes"], kwargs["watched_pods"])  # the kopf indexes
     await _loop("driftpolicies", body, logger, stopped)
 
 

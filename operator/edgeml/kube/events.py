@@ -11,8 +11,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from edgeml.api.events import Event
 from edgeml.kube.client import api_client
-from edgeml.plans.common import Event
 
 COMPONENT = "edgeml-operator"
 MAX_MESSAGE = 1024

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from edgeml.api.common import Condition, ConditionStatus, StatusBase
+from edgeml.api.events import Event
 from edgeml.conditions import find_condition, set_condition
 
 StatusT = TypeVar("StatusT", bound=StatusBase)
 
 READY = "Ready"
 INVALID_SPEC = "InvalidSpec"
-
-
-@dataclass(frozen=True)
-class Event:
-    """A Kubernetes Event to post about the object."""
-
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
-    regarding: Mapping[str, str] | None = None
-    """Another object the Event is about (apiVersion, kind, name, namespace, uid); the
-    reconciled object when None."""
 
 
 @dataclass(frozen=True)

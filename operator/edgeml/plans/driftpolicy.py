@@ -27,6 +27,7 @@ from edgeml.api.driftpolicy import (
 from edgeml.api.driftpolicy import Streak as StreakStatus
 from edgeml.api.edgedeployment import MetricsSource
 from edgeml.api.edgemodel import EdgeModelSpec
+from edgeml.api.events import Event
 from edgeml.api.kinds import DriftPolicy
 from edgeml.api.notify import Episode, Receiver
 from edgeml.drift.baseline import Baseline
@@ -44,7 +45,6 @@ from edgeml.plans.common import (
     INVALID_SPEC,
     READY,
     ConditionSpec,
-    Event,
     Plan,
     apply_conditions,
     transition_events,

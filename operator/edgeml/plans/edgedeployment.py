@@ -23,6 +23,7 @@ from edgeml.api.edgedeployment import (
     VersionNodes,
     ZoneSummary,
 )
+from edgeml.api.events import Event
 from edgeml.api.kinds import EdgeDeployment
 from edgeml.conditions import find_condition
 from edgeml.config import OperatorConfig
@@ -35,7 +36,6 @@ from edgeml.plans.common import (
     INVALID_SPEC,
     READY,
     ConditionSpec,
-    Event,
     Plan,
     apply_conditions,
     transition_events,

@@ -15,13 +15,13 @@ from edgeml.api.edgemodel import (
     PromotionCandidate,
     RetrainRequest,
 )
+from edgeml.api.events import Event
 from edgeml.api.kinds import EdgeModel
 from edgeml.objects.training_run import build_training_run, run_name, trigger_id
 from edgeml.plans.common import (
     INVALID_SPEC,
     READY,
     ConditionSpec,
-    Event,
     Plan,
     apply_conditions,
     transition_events,

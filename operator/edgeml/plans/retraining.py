@@ -45,10 +45,11 @@ from edgeml.api.driftpolicy import (
     RunOutcome,
     TriggeredRun,
 )
+from edgeml.api.events import Event
 from edgeml.api.notify import Episode
 from edgeml.api.trainingrun import Trigger
 from edgeml.objects.training_run import build_training_run, run_name, trigger_id
-from edgeml.plans.common import ConditionSpec, Event
+from edgeml.plans.common import ConditionSpec
 from edgeml.plans.triggers import ChangeFacts
 
 RETRAINING = "Retraining"

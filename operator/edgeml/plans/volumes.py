@@ -11,9 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-DEFAULT_VOLUME_TYPES = ("persistentVolumeClaim", "configMap", "secret", "emptyDir", "csi")
-"""What a training Job may mount unless the operator is configured otherwise: no
-hostPath (a node's files), no projected service-account tokens."""
 RESERVED_VOLUME = "tmp"
 """The Job's own emptyDir at /tmp (its root filesystem is read-only)."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from edgeml.plans.common import Event as Event  # one Event type for every kind's plan
+from edgeml.api.events import Event as Event  # one Event type for every kind's plan
 
 # --- the spec, as the machine needs it ----------------------------------------------------
 

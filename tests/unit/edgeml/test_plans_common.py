@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgeml.api.common import Condition, ConditionStatus, StatusBase
+from edgeml.api.events import Event
 from edgeml.plans.common import (
     INVALID_SPEC,
     READY,
     ConditionSpec,
-    Event,
     Plan,
     apply_conditions,
     transition_events,

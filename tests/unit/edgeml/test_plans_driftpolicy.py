@@ -9,9 +9,10 @@ import pytest
 
 from edgeml.api.common import CRON_HELP
 from edgeml.api.driftpolicy import DriftPolicySpec, DriftPolicyStatus
+from edgeml.api.events import Event
 from edgeml.api.kinds import DriftPolicy
 from edgeml.drift.windows import WindowCounts
-from edgeml.plans.common import Event, Plan
+from edgeml.plans.common import Plan
 from edgeml.plans.driftpolicy import (
     DRIFTED,
     DriftWorld,

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from edgeml.api.edgedeployment import EdgeDeploymentSpec, EdgeDeploymentStatus, VersionNodes
+from edgeml.api.events import Event
 from edgeml.api.kinds import EdgeDeployment
 from edgeml.config import OperatorConfig
-from edgeml.plans.common import Event, Plan
+from edgeml.plans.common import Plan
 from edgeml.plans.edgedeployment import (
     DEGRADED,
     PROGRESSING,

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from edgeml.api.edgemodel import Champion, EdgeModelSpec, EdgeModelStatus, ModelVersion
+from edgeml.api.events import Event
 from edgeml.api.kinds import EdgeModel
-from edgeml.plans.common import Event, Plan
+from edgeml.plans.common import Plan
 from edgeml.plans.edgemodel import (
     REGISTRY_AVAILABLE,
     RETRAIN_ANNOTATION,

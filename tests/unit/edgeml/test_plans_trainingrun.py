@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from edgeml.api.edgemodel import TrainingTemplate
+from edgeml.api.events import Event
 from edgeml.api.kinds import TrainingRun
 from edgeml.api.trainingrun import TrainingRunSpec, TrainingRunStatus
 from edgeml.config import OperatorConfig
-from edgeml.plans.common import Event, Plan
+from edgeml.plans.common import Plan
 from edgeml.plans.parsing import parse
 from edgeml.plans.trainingrun import (
     SUCCEEDED,

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgeml.plans.volumes import DEFAULT_VOLUME_TYPES, volumes_problem
+from edgeml.config import DEFAULT_VOLUME_TYPES
+from edgeml.plans.volumes import volumes_problem
 
 SOURCES = (*DEFAULT_VOLUME_TYPES, "hostPath", "projected", "nfs", "iscsi", "gitRepo")
 WHERE = "spec.training"

@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edgeml.api.edgedeployment import MetricsSource
+from edgeml.api.events import Event
 from edgeml.api.notify import Receiver
 from edgeml.config import OperatorConfig
+from edgeml.controllers import watched
 from edgeml.controllers.notify import deliver, read_targets
 from edgeml.datasource.errors import DataSourceError
 from edgeml.datasource.probe import observe
@@ -27,17 +29,16 @@ from edgeml.datasource.s3 import SECRET_KEY as S3_SECRET_KEY
 from edgeml.drift.baseline import Baseline, BaselineFormatError, parse_baseline
 from edgeml.drift.windows import WindowCounts, WindowFormatError, by_version, parse_pod_window
 from edgeml.kube.apply import CreateRefusedError, create_custom
-from edgeml.kube.reads import get_custom, get_secret, list_custom, list_nodes_raw, list_pods_raw
+from edgeml.kube.reads import get_custom, get_secret, list_custom
 from edgeml.kube.scrape import Source, scrape
 from edgeml.metrics import DRIFT
-from edgeml.objects.inference import selector
 from edgeml.objects.training_run import (
     POLICY_LABEL,
     TICK_ANNOTATION,
     TRIGGER_ID_LABEL,
     label_value,
 )
-from edgeml.plans.common import ConditionSpec, Event, Plan, apply_conditions, transition_events
+from edgeml.plans.common import ConditionSpec, Plan, apply_conditions, transition_events
 from edgeml.plans.driftpolicy import (
     NOTIFIED,
     DriftWorld,
@@ -57,7 +58,7 @@ from edgeml.plans.triggers import (
     watch_problem,
     watched_dataset,
 )
-from edgeml.prometheus import PrometheusUnavailableError, window_counts
+from edgeml.prometheus.client import PrometheusUnavailableError, window_counts
 from edgeml.registry.client import RegistryUnavailableError, get_baseline
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -75,7 +76,7 @@ def _ready(pod: Mapping[str, Any]) -> bool:
 
 def _zones(deployment: Mapping[str, Any]) -> dict[str, str]:
     selector_ = (deployment.get("spec") or {}).get("nodeSelector") or {}
-    nodes = list_nodes_raw(",".join(f"{k}={v}" for k, v in sorted(selector_.items())))
+    nodes = watched.nodes({str(k): str(v) for k, v in selector_.items()})
     return {
         n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(ZONE_LABEL, "")
         for n in nodes
@@ -261,7 +262,7 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
     seconds = int(window_of(spec).total_seconds())
     pods = [
         p
-        for p in list_pods_raw(namespace, selector(deployment["metadata"]["name"]))
+        for p in watched.inference_pods(namespace, deployment["metadata"]["name"])
         if _ready(p) and not p["metadata"].get("deletionTimestamp")
     ]
     zones = _zones(deployment)

@@ -11,12 +11,12 @@ from typing import Any
 
 from edgeml.api.edgedeployment import MetricsSource
 from edgeml.config import OperatorConfig
+from edgeml.controllers import watched
 from edgeml.controllers.notify import deliver, read_targets
 from edgeml.kube.apply import apply_object
 from edgeml.kube.pods import create_pod, delete_pod
-from edgeml.kube.reads import get_custom, list_nodes_raw, list_pods_raw
+from edgeml.kube.reads import get_custom
 from edgeml.kube.scrape import Source, scrape
-from edgeml.objects.inference import selector
 from edgeml.plans.common import Plan
 from edgeml.plans.edgedeployment import (
     CreatePod,
@@ -29,7 +29,7 @@ from edgeml.plans.edgedeployment import (
 )
 from edgeml.plans.notifications import Send
 from edgeml.plans.parsing import Parsed
-from edgeml.prometheus import PrometheusUnavailableError, pod_samples
+from edgeml.prometheus.client import PrometheusUnavailableError, pod_samples
 from edgeml.rollout import Version, strategy_from_spec
 from edgeml.rollout.fleet import observe_fleet, serving_pods, verification_candidates
 from edgeml.rollout.signals import (
@@ -66,8 +66,8 @@ def _observe_rollout(parsed: Parsed[Any, Any], config: OperatorConfig) -> Deploy
     target, _ = resolve_target(spec, model)
     if target is None or target.version is None:
         return DeploymentWorld(model)
-    nodes = list_nodes_raw(",".join(f"{k}={v}" for k, v in sorted(spec.node_selector.items())))
-    pods = list_pods_raw(namespace, selector(parsed.metadata.name))
+    nodes = watched.nodes(spec.node_selector)
+    pods = watched.inference_pods(namespace, parsed.metadata.name)
     canary = spec.strategy.canary
     analysis = canary.analysis if canary else None
     read = _reader(namespace, spec.serving.port, analysis.source if analysis else None, config)

@@ -1,4 +1,4 @@
-"""The EdgeModel's steps that touch MLflow: read its versions, move the champion alias."""
+"""The EdgeModel controller: read its registered versions from MLflow, move the champion alias."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from edgeml.api.events import Event
 from edgeml.config import OperatorConfig
 from edgeml.kube.apply import CreateRefusedError, create_custom
-from edgeml.plans.common import Event, Plan
+from edgeml.plans.common import Plan
 from edgeml.plans.edgemodel import ModelWorld, RecordRejection, plan_edge_model
 from edgeml.plans.parsing import Parsed
 from edgeml.plans.promotion import (

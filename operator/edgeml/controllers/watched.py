@@ -1,0 +1,107 @@
+"""Nodes and inference pods as the operator's watch sees them, read from memory.
+
+The operator watches every node and every inference pod anyway (to wake the rollouts
+they concern); kopf indexes keep the latest of each, so a reconcile reads them from
+memory instead of listing them from the API server again: with 1,000 EdgeDeployments
+over a fleet, listing the fleet on every reconcile was most of the API server's load.
+kopf starts no other handler before every index is filled, so a first reconcile after
+a restart sees the whole fleet.
+
+What a watch shows can be a moment behind a write of ours: a pod just created may not
+be in the index yet. That is safe because every action is idempotent (pods have
+deterministic names, so a second create is a 409 and a second delete a 404), and the
+watch event that brings the pod wakes the rollout again.
+
+The indexes belong to kopf's event loop and change there; reconciles run in worker
+threads, so every read is a copy made on the loop. Outside a running operator (a test
+calling a controller directly) the same reads list from the API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import kopf
+
+from edgeml.kube.reads import list_nodes_raw, list_pods_raw
+from edgeml.objects.inference import DEPLOYMENT_LABEL, selector
+
+T = TypeVar("T")
+READ_TIMEOUT_SECONDS = 30.0
+
+_loop: asyncio.AbstractEventLoop | None = None
+_nodes: kopf.Index[str, dict[str, Any]] | None = None
+_pods: kopf.Index[tuple[str, str], dict[str, Any]] | None = None
+
+
+@kopf.index("", "v1", "nodes")
+def watched_nodes(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    """Every node, by name."""
+    return {name: copy.deepcopy(dict(body))}
+
+
+@kopf.index("", "v1", "pods", labels={DEPLOYMENT_LABEL: kopf.PRESENT})
+def watched_pods(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every inference pod, by (namespace, EdgeDeployment): the set `selector()` lists."""
+    return {(namespace or "", labels[DEPLOYMENT_LABEL]): copy.deepcopy(dict(body))}
+
+
+def attach(
+    nodes: kopf.Index[str, dict[str, Any]], pods: kopf.Index[tuple[str, str], dict[str, Any]]
+) -> None:
+    """Read from these indexes from now on: kopf hands them to handlers as keyword
+    arguments named after the index functions, and the loops pass them here, on the loop."""
+    global _loop, _nodes, _pods
+    _loop, _nodes, _pods = asyncio.get_running_loop(), nodes, pods
+
+
+def _on_loop(read: Callable[[], T]) -> T:
+    loop = _loop
+    assert loop is not None
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        return read()  # already on the loop: waiting for it would never return
+
+    async def call() -> T:
+        return read()
+
+    return asyncio.run_coroutine_threadsafe(call(), loop).result(READ_TIMEOUT_SECONDS)
+
+
+def _matches(node: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in wanted.items())
+
+
+def nodes(node_selector: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The nodes whose labels include every pair of `node_selector`, sorted by name."""
+    index = _nodes
+    if index is None or _loop is None:
+        return list_nodes_raw(",".join(f"{k}={v}" for k, v in sorted(node_selector.items())))
+
+    def read() -> list[dict[str, Any]]:
+        found = [n for store in index.values() for n in store if _matches(n, node_selector)]
+        return sorted(found, key=lambda n: str(n["metadata"]["name"]))
+
+    return _on_loop(read)
+
+
+def inference_pods(namespace: str, deployment: str) -> list[dict[str, Any]]:
+    """The inference pods of one EdgeDeployment, sorted by name."""
+    index = _pods
+    if index is None or _loop is None:
+        return list_pods_raw(namespace, selector(deployment))
+
+    def read() -> list[dict[str, Any]]:
+        store = index.get((namespace, deployment))
+        return sorted(store or (), key=lambda p: str(p["metadata"]["name"]))
+
+    return _on_loop(read)
