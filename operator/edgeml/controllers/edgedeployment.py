@@ -22,26 +22,18 @@ from edgeml.plans.edgedeployment import (
     CreatePod,
     DeletePod,
     DeploymentWorld,
-    check_edge_deployment,
-    in_analysis,
-    resolve_target,
-    state_from_status,
+    pods_to_read,
+    reads_for,
+    world_from_reads,
 )
 from edgeml.plans.notifications import Send
 from edgeml.plans.parsing import Parsed
 from edgeml.prometheus.client import PrometheusUnavailableError, pod_samples
-from edgeml.rollout import Version, strategy_from_spec
-from edgeml.rollout.fleet import observe_fleet, serving_pods, verification_candidates
 from edgeml.rollout.signals import (
     Sample,
-    analysis_observation,
-    refused,
     samples_of,
-    signals_of,
 )
 
-MAX_CANARY_SCRAPES = 100
-MAX_STABLE_SCRAPES = 50
 PARALLEL_POD_WRITES = 8
 log = logging.getLogger(__name__)
 
@@ -61,44 +53,20 @@ def _observe_rollout(parsed: Parsed[Any, Any], config: OperatorConfig) -> Deploy
     namespace = parsed.metadata.namespace or ""
     spec = parsed.obj.spec
     model = get_custom("edgemodels", namespace, spec.model_ref.name)
-    if model is None or check_edge_deployment(spec) is not None:
+    reads = reads_for(parsed, model, config)
+    if model is None or reads is None:
         return DeploymentWorld(model)
-    target, _ = resolve_target(spec, model)
-    if target is None or target.version is None:
-        return DeploymentWorld(model)
-    nodes = watched.nodes(spec.node_selector)
+    nodes = watched.nodes(reads.node_selector)
     pods = watched.inference_pods(namespace, parsed.metadata.name)
     canary = spec.strategy.canary
     analysis = canary.analysis if canary else None
     read = _reader(namespace, spec.serving.port, analysis.source if analysis else None, config)
-    wanted = Version(target.version, target.sha256 or "")
-    note = ""
     try:
-        checked = read(verification_candidates(nodes, pods, wanted))
+        samples: dict[str, list[Sample]] | None = read(pods_to_read(reads, nodes, pods))
+        error = ""
     except PrometheusUnavailableError as err:
-        checked, note = {}, f"Metrics could not be read: {err}."
-    fleet = observe_fleet(nodes, pods, [name for name, s in checked.items() if refused(s)])
-    strategy = strategy_from_spec(spec)
-    state = state_from_status(parsed.status)
-    if strategy.analysis is None or not in_analysis(strategy, state):
-        return DeploymentWorld(model, fleet)
-    canary_pods = serving_pods(fleet, state.canary, MAX_CANARY_SCRAPES)
-    stable_pods = serving_pods(fleet, state.stable, MAX_STABLE_SCRAPES)
-    try:
-        read_all = read(canary_pods + stable_pods)
-    except PrometheusUnavailableError as err:
-        return DeploymentWorld(model, fleet, None, f"Metrics could not be read: {err}.")
-    canary_read = [s for p in canary_pods if (s := read_all.get(p["metadata"]["name"]))]
-    stable_read = [s for p in stable_pods if (s := read_all.get(p["metadata"]["name"]))]
-    observation = analysis_observation(
-        [m.name for m in strategy.analysis.metrics],
-        signals_of(canary_read),
-        signals_of(stable_read) if stable_read else None,
-    )
-    missing = len(canary_pods) + len(stable_pods) - len(canary_read) - len(stable_read)
-    if missing:
-        note = f"The metrics of {missing} pods could not be read."
-    return DeploymentWorld(model, fleet, observation, note)
+        samples, error = None, str(err)
+    return world_from_reads(reads, model, nodes, pods, samples, error)
 
 
 Reader = Callable[[Sequence[Mapping[str, Any]]], dict[str, list[Sample]]]

@@ -7,7 +7,7 @@ delete, a status, and events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -62,7 +62,14 @@ from edgeml.rollout import (
     strategy_from_spec,
 )
 from edgeml.rollout import Measurement as MachineMeasurement
-from edgeml.rollout.fleet import Fleet, pod_version
+from edgeml.rollout.fleet import (
+    Fleet,
+    observe_fleet,
+    pod_version,
+    serving_pods,
+    verification_candidates,
+)
+from edgeml.rollout.signals import Sample, analysis_observation, refused, signals_of
 
 COMMANDS = ("promote", "abort", "pause", "resume")
 COMMAND_PREFIX = "edgeml.io/"
@@ -177,6 +184,163 @@ def resolve_target(
             f"alias champion is version {champion.get('version')}",
         )
     return None, f"alias {ref.alias} is not known to EdgeModel {ref.name}"
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Nothing to roll out, and why: the phase and the reason of Ready and Progressing."""
+
+    phase: str
+    reason: str
+    message: str
+    progressing: ConditionStatus = "False"
+    target: VersionNodes | None = None
+    resolved: bool = False
+    """Whether the spec was resolved (`target` is what it resolved to, for status.target);
+    before that, status.target keeps what it was."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A target every pod can verify: a version with its sha256."""
+
+    target: VersionNodes
+    why: str
+
+    @property
+    def version(self) -> Version:
+        assert self.target.version is not None
+        return Version(self.target.version, self.target.sha256 or "")
+
+
+def rollout_gate(
+    parsed: Parsed[EdgeDeployment, EdgeDeploymentStatus],
+    model: Mapping[str, Any] | None,
+    config: OperatorConfig,
+) -> Blocked | Resolved:
+    """Whether the EdgeDeployment has something to roll out: a valid spec, its EdgeModel,
+    an MLflow address for the pods, a target version and its sha256; else why not."""
+    error = parsed.error or (check_edge_deployment(parsed.obj.spec) if parsed.obj else None)
+    if error is not None or parsed.obj is None:
+        return Blocked("Invalid", INVALID_SPEC, error or "the spec could not be read")
+    name = parsed.obj.spec.model_ref.name
+    if model is None:
+        return Blocked(
+            "Pending",
+            "ModelNotFound",
+            f"EdgeModel {name} does not exist in namespace {parsed.metadata.namespace}; "
+            "the deployment starts when it is created.",
+        )
+    if not registry_uri(model, config):
+        return Blocked(
+            "Pending",
+            "RegistryNotConfigured",
+            f"EdgeModel {name} names no spec.registry.trackingUri "
+            "and the operator has no default MLflow address (chart value mlflow.trackingUri, "
+            "EDGEML_MLFLOW_TRACKING_URI): the inference pods would have nowhere to fetch "
+            "the model from. Set one of them.",
+        )
+    target, why = resolve_target(parsed.obj.spec, model)
+    if target is None or target.version is None:
+        return Blocked("Pending", "NoTargetVersion", why, target=target, resolved=True)
+    if not target.sha256:
+        # Pods verify the artifact's sha256 before serving: without it nothing rolls out
+        # (and a pin resolved early would restart its rollout once the sha256 appears).
+        return Blocked(
+            "Pending",
+            "TargetUnverified",
+            f"Target is version {target.version} ({why}), but EdgeModel {name} lists no "
+            "sha256 for it yet (its training run records one on the registered version); "
+            "the rollout starts once it does, so every pod can verify what it serves.",
+            target=target,
+            resolved=True,
+        )
+    return Resolved(target, why)
+
+
+MAX_CANARY_READS = 100
+MAX_STABLE_READS = 50
+"""Pods whose metrics one analysis reads, per side (by node name: the same ones each time)."""
+
+
+@dataclass(frozen=True)
+class DeploymentReads:
+    """What one reconcile of an EdgeDeployment reads beyond its EdgeModel."""
+
+    node_selector: Mapping[str, str]
+    target: Version
+    canary: Version | None = None
+    stable: Version | None = None
+    metrics: tuple[str, ...] = ()
+    """The analysis' metrics when the persisted step is an analysis step, else empty:
+    then only the target's unready pods are read (did they refuse the artifact?)."""
+
+
+def reads_for(
+    parsed: Parsed[EdgeDeployment, EdgeDeploymentStatus],
+    model: Mapping[str, Any] | None,
+    config: OperatorConfig,
+) -> DeploymentReads | None:
+    """What to read for a rollout; None when there is none to make (the plan says why)."""
+    gate = rollout_gate(parsed, model, config)
+    if isinstance(gate, Blocked):
+        return None
+    assert parsed.obj is not None
+    spec = parsed.obj.spec
+    strategy = strategy_from_spec(spec)
+    state = state_from_status(parsed.status)
+    metrics: tuple[str, ...] = ()
+    if strategy.analysis is not None and in_analysis(strategy, state):
+        metrics = tuple(m.name for m in strategy.analysis.metrics)
+    return DeploymentReads(
+        dict(spec.node_selector), gate.version, state.canary, state.stable, metrics
+    )
+
+
+def pods_to_read(
+    reads: DeploymentReads, nodes: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """Every pod whose metrics this reconcile needs, read in one round: the target's
+    unready pods, and during analysis the canary's and the stable version's serving pods.
+
+    A refusal is only ever found on an unready pod, and only ready pods serve, so which
+    pods serve does not depend on what the unready ones say.
+    """
+    wanted = list(verification_candidates(nodes, pods, reads.target))
+    if reads.metrics:
+        fleet = observe_fleet(nodes, pods)
+        wanted += serving_pods(fleet, reads.canary, MAX_CANARY_READS)
+        wanted += serving_pods(fleet, reads.stable, MAX_STABLE_READS)
+    unique = {str(p["metadata"]["name"]): p for p in wanted}
+    return [unique[name] for name in sorted(unique)]
+
+
+def world_from_reads(
+    reads: DeploymentReads,
+    model: Mapping[str, Any],
+    nodes: Sequence[Mapping[str, Any]],
+    pods: Sequence[Mapping[str, Any]],
+    samples: Mapping[str, list[Sample]] | None,
+    metrics_error: str = "",
+) -> DeploymentWorld:
+    """The world the plan decides on, from what was read (`samples` None: the metrics
+    source failed with `metrics_error`)."""
+    got = samples or {}
+    fleet = observe_fleet(nodes, pods, [name for name, s in got.items() if refused(s)])
+    if not reads.metrics:
+        return DeploymentWorld(model, fleet)
+    if samples is None:
+        return DeploymentWorld(model, fleet, None, f"Metrics could not be read: {metrics_error}.")
+    canary_pods = serving_pods(fleet, reads.canary, MAX_CANARY_READS)
+    stable_pods = serving_pods(fleet, reads.stable, MAX_STABLE_READS)
+    canary = [s for p in canary_pods if (s := got.get(p["metadata"]["name"]))]
+    stable = [s for p in stable_pods if (s := got.get(p["metadata"]["name"]))]
+    observation = analysis_observation(
+        list(reads.metrics), signals_of(canary), signals_of(stable) if stable else None
+    )
+    missing = len(canary_pods) + len(stable_pods) - len(canary) - len(stable)
+    note = f"The metrics of {missing} pods could not be read." if missing else ""
+    return DeploymentWorld(model, fleet, observation, note)
 
 
 @dataclass(frozen=True)
@@ -426,100 +590,61 @@ def plan_edge_deployment(
     generation = parsed.metadata.generation
     target = base.target
     model = world.model
-    error = parsed.error or (check_edge_deployment(parsed.obj.spec) if parsed.obj else None)
     update: dict[str, Any] = {}
     objects: list[dict[str, Any]] = []
     actions: tuple[object, ...] = ()
     events: list[Event] = []
     requeue_at = None
     rollout = False
-    if error is not None or parsed.obj is None:
-        message = error or "the spec could not be read"
-        phase = "Invalid"
+    gate = rollout_gate(parsed, model, config)
+    if isinstance(gate, Blocked):
+        phase = gate.phase
+        target = gate.target if gate.resolved else target
         wanted = [
-            ConditionSpec(READY, "False", INVALID_SPEC, message),
-            ConditionSpec(PROGRESSING, "False", INVALID_SPEC, message),
+            ConditionSpec(READY, "False", gate.reason, gate.message),
+            ConditionSpec(PROGRESSING, gate.progressing, gate.reason, gate.message),
         ]
-    elif model is None:
-        name = parsed.obj.spec.model_ref.name
-        message = (
-            f"EdgeModel {name} does not exist in namespace {parsed.metadata.namespace}; "
-            "the deployment starts when it is created."
-        )
+    elif world.fleet is None:
+        target = gate.target
         phase = "Pending"
+        message = f"Target is version {gate.target.version} ({gate.why}); waiting for the rollout."
         wanted = [
-            ConditionSpec(READY, "False", "ModelNotFound", message),
-            ConditionSpec(PROGRESSING, "False", "ModelNotFound", message),
-        ]
-    elif not registry_uri(model, config):
-        message = (
-            f"EdgeModel {parsed.obj.spec.model_ref.name} names no spec.registry.trackingUri "
-            "and the operator has no default MLflow address (chart value mlflow.trackingUri, "
-            "EDGEML_MLFLOW_TRACKING_URI): the inference pods would have nowhere to fetch "
-            "the model from. Set one of them."
-        )
-        phase = "Pending"
-        wanted = [
-            ConditionSpec(READY, "False", "RegistryNotConfigured", message),
-            ConditionSpec(PROGRESSING, "False", "RegistryNotConfigured", message),
+            ConditionSpec(READY, "False", "TargetResolved", message),
+            ConditionSpec(PROGRESSING, "True", "TargetResolved", message),
         ]
     else:
-        target, why = resolve_target(parsed.obj.spec, model)
-        phase = "Pending"
-        if target is None or target.version is None:
-            wanted = [
-                ConditionSpec(READY, "False", "NoTargetVersion", why),
-                ConditionSpec(PROGRESSING, "False", "NoTargetVersion", why),
-            ]
-        elif not target.sha256:
-            # Pods verify the artifact's sha256 before serving: without it nothing rolls out
-            # (and a pin resolved early would restart its rollout once the sha256 appears).
-            message = (
-                f"Target is version {target.version} ({why}), but EdgeModel "
-                f"{parsed.obj.spec.model_ref.name} lists no sha256 for it yet (its training "
-                "run records one on the registered version); the rollout starts once it does, "
-                "so every pod can verify what it serves."
-            )
-            wanted = [
-                ConditionSpec(READY, "False", "TargetUnverified", message),
-                ConditionSpec(PROGRESSING, "False", "TargetUnverified", message),
-            ]
-        elif world.fleet is None:
-            message = f"Target is version {target.version} ({why}); waiting for the rollout."
-            wanted = [
-                ConditionSpec(READY, "False", "TargetResolved", message),
-                ConditionSpec(PROGRESSING, "True", "TargetResolved", message),
-            ]
-        else:
-            rollout = True
-            spec = parsed.obj.spec
-            meta = parsed.metadata
-            raw = {
-                "apiVersion": API_VERSION,
-                "kind": "EdgeDeployment",
-                "metadata": {"name": meta.name, "namespace": meta.namespace, "uid": meta.uid},
-            }
-            handled = (base.rollout or RolloutProgress()).handled_commands
-            commands, record = commands_from(parsed.metadata.annotations, handled)
-            decision = decide_rollout(
-                strategy_from_spec(spec),
-                Version(target.version, target.sha256 or ""),
-                world.fleet.nodes,
-                state_from_status(old),
-                observation=world.observation,
-                commands=commands,
-                now=now,
-            )
-            inputs = serving_inputs(raw, spec, model, config)
-            actions = tuple(pod_actions(decision, world.fleet, inputs, config))
-            objects = [build_service(raw, spec)]
-            update = _rollout_status(base, decision, record)
-            if world.analysis_note and decision.phase == Phase.ANALYZING:
-                update["message"] = f"{decision.message} {world.analysis_note}"
-            phase = decision.phase.value
-            wanted = _rollout_conditions(decision)
-            events = with_lineage(list(decision.events), model, target.version)
-            requeue_at = decision.requeue_at
+        target = gate.target
+        assert parsed.obj is not None
+        assert model is not None
+        rollout = True
+        spec = parsed.obj.spec
+        meta = parsed.metadata
+        raw = {
+            "apiVersion": API_VERSION,
+            "kind": "EdgeDeployment",
+            "metadata": {"name": meta.name, "namespace": meta.namespace, "uid": meta.uid},
+        }
+        handled = (base.rollout or RolloutProgress()).handled_commands
+        commands, record = commands_from(parsed.metadata.annotations, handled)
+        decision = decide_rollout(
+            strategy_from_spec(spec),
+            gate.version,
+            world.fleet.nodes,
+            state_from_status(old),
+            observation=world.observation,
+            commands=commands,
+            now=now,
+        )
+        inputs = serving_inputs(raw, spec, model, config)
+        actions = tuple(pod_actions(decision, world.fleet, inputs, config))
+        objects = [build_service(raw, spec)]
+        update = _rollout_status(base, decision, record)
+        if world.analysis_note and decision.phase == Phase.ANALYZING:
+            update["message"] = f"{decision.message} {world.analysis_note}"
+        phase = decision.phase.value
+        wanted = _rollout_conditions(decision)
+        events = with_lineage(list(decision.events), model, gate.version.version)
+        requeue_at = decision.requeue_at
     if not rollout:
         wanted.append(ConditionSpec(DEGRADED, "False", "AsExpected", "No node is failing."))
     status = base.model_copy(
