@@ -44,7 +44,9 @@ CLIENTS = (
     ),
 )
 
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/16"
+"""Virtual addresses only (no kube-proxy): room for 65,534 Services, as the load bench
+needs (one per EdgeDeployment; a /24 refused the 255th with "range is full")."""
 KUBERNETES_SERVICE_IP = "10.0.0.1"
 
 
