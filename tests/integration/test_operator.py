@@ -468,3 +468,48 @@ def test_an_operator_watching_namespaces_peers_through_their_kopf_peering(
         )
     finally:
         proc.stop()
+
+
+def test_a_child_the_api_server_refuses_is_reported_and_the_object_recovers_once_allowed(
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+) -> None:
+    """A namespace quota that allows no Job: the TrainingRun says which child was refused
+    and why (Ready=False ApplyFailed, one Warning Event), and carries on when it may."""
+    quota = {"metadata": {"name": "no-jobs"}, "spec": {"hard": {"count/jobs.batch": "0"}}}
+    core.create_namespaced_resource_quota(namespace, quota)
+    _create(custom, namespace, edge_model())
+    _create(custom, namespace, training_run())
+    run = wait_for(
+        lambda: _get(custom, namespace, "TrainingRun", "vibration-1"),
+        lambda obj: _condition(obj, "Ready").get("reason") == "ApplyFailed",
+        timeout=60,
+        what="the TrainingRun to report its refused Job",
+    )
+    ready = _condition(run, "Ready")
+    assert ready["status"] == "False"
+    assert f"Job {namespace}/vibration-1-train: HTTP 403" in ready["message"]
+    assert "quota" in ready["message"]
+    assert "job" not in (run["status"] or {}), "a Job that was refused is not claimed"
+    warnings = wait_for(
+        lambda: [e for e in _events(core, namespace, "vibration-1") if e.reason == "ApplyFailed"],
+        bool,
+        timeout=10,
+        what="the ApplyFailed Event",
+    )
+    assert [e.type for e in warnings] == ["Warning"]
+    core.delete_namespaced_resource_quota("no-jobs", namespace)
+    run = wait_for(
+        lambda: _get(custom, namespace, "TrainingRun", "vibration-1"),
+        lambda obj: _condition(obj, "Ready").get("reason") in STARTED,
+        timeout=60,
+        what="the TrainingRun to create its Job once the quota is gone",
+    )
+    assert run["status"]["job"] == "vibration-1-train"
+    assert len(core.list_namespaced_event(namespace).items) > 0
+    refused_again = [
+        e for e in _events(core, namespace, "vibration-1") if e.reason == "ApplyFailed"
+    ]
+    assert len(refused_again) == 1, "one Event for the refusal, not one per retry"

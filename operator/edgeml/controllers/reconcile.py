@@ -11,12 +11,13 @@ from typing import Any, cast
 
 import kopf
 
+from edgeml.api.common import StatusBase
 from edgeml.api.kinds import KindInfo
-from edgeml.kube.apply import apply_object
+from edgeml.kube.apply import ApplyRefusedError, apply_object
 from edgeml.kube.events import post_events
 from edgeml.kube.status import patch_status
 from edgeml.metrics import PHASES, RECONCILE_ERRORS, RECONCILE_SECONDS, RECONCILES
-from edgeml.plans.common import Plan
+from edgeml.plans.common import READY, ConditionSpec, Plan, apply_conditions, transition_events
 from edgeml.plans.parsing import Parsed, parse
 
 Observe = Callable[[Parsed[Any, Any]], Any]
@@ -66,6 +67,43 @@ def status_patch(old: Mapping[str, Any] | None, new: dict[str, Any]) -> dict[str
     return patch
 
 
+APPLY_FAILED = "ApplyFailed"
+
+
+def refusal_status(
+    ctrl: Controller, parsed: Parsed[Any, Any], refusal: str, at: datetime
+) -> StatusBase:
+    """The object's status as it was, with Ready=False saying which child the API server
+    refused and why: nothing the refused step would have done is claimed."""
+    base = parsed.status or ctrl.info.status_model()
+    message = (
+        f"The API server refused a child object: {refusal}. The operator retries with "
+        "backoff; fix the cause (a quota, an admission policy, the cluster's limits) and "
+        "it carries on."
+    )
+    wanted = [ConditionSpec(READY, "False", APPLY_FAILED, message)]
+    generation = parsed.metadata.generation
+    conditions = apply_conditions(base.conditions, wanted, now=at, generation=generation)
+    return base.model_copy(update={"conditions": conditions})
+
+
+def report_refusal(
+    ctrl: Controller, body: kopf.Body, parsed: Parsed[Any, Any], refusal: str, at: datetime
+) -> None:
+    """Write the refusal to status (and a Warning Event when it is news)."""
+    status = refusal_status(ctrl, parsed, refusal, at)
+    changes = status_patch(body.get("status"), status.to_json())
+    meta = body.metadata
+    if changes and patch_status(
+        ctrl.info.plural,
+        meta.namespace or "",
+        meta.name or "",
+        str(meta.get("resourceVersion", "")),
+        changes,
+    ):
+        post_events(body, transition_events(parsed.status, status))
+
+
 def reconcile(ctrl: Controller, live: kopf.Body, logger: Any) -> Plan[Any] | None:
     """Bring one object's status and children in line with the world.
 
@@ -80,7 +118,12 @@ def reconcile(ctrl: Controller, live: kopf.Body, logger: Any) -> Plan[Any] | Non
         parsed = parse(ctrl.info.model, ctrl.info.status_model, body)
         world = ctrl.observe(parsed)
         at = now()
-        plan = ctrl.act(parsed, ctrl.decide(parsed, world, at), at)
+        decided = ctrl.decide(parsed, world, at)
+        try:
+            plan = ctrl.act(parsed, decided, at)
+        except ApplyRefusedError as err:
+            report_refusal(ctrl, body, parsed, str(err), at)
+            raise
         changes = status_patch(body.get("status"), plan.status.to_json())
         meta = body.metadata
         if changes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from kubernetes import client
@@ -15,8 +16,27 @@ FIELD_MANAGER = "edgeml-operator"
 APPLY_PATCH = "application/apply-patch+yaml"
 
 
+class ApplyRefusedError(RuntimeError):
+    """The API server refused a child object the plan asked for (a quota, an admission
+    policy, a full service range); the message names the object and says why."""
+
+
+def refused(kind: str, meta: Mapping[str, Any], err: ApiException) -> ApplyRefusedError:
+    """The refusal of `err` about the child `kind` named by `meta`."""
+    return ApplyRefusedError(f"{kind} {meta['namespace']}/{meta['name']}: {_refusal(err)}")
+
+
 def apply_object(manifest: dict[str, Any]) -> None:
-    """Create or update `manifest` by server-side apply (idempotent; we own what we set)."""
+    """Create or update `manifest` by server-side apply (idempotent; we own what we set).
+    A refusal raises ApplyRefusedError."""
+    meta = manifest["metadata"]
+    try:
+        _apply(manifest)
+    except ApiException as err:
+        raise refused(manifest["kind"], meta, err) from err
+
+
+def _apply(manifest: dict[str, Any]) -> None:
     meta = manifest["metadata"]
     kwargs: dict[str, Any] = {
         "field_manager": FIELD_MANAGER,

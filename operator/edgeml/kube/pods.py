@@ -7,7 +7,7 @@ from typing import Any, cast
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from edgeml.kube.apply import FIELD_MANAGER
+from edgeml.kube.apply import FIELD_MANAGER, refused
 from edgeml.kube.client import api_client
 
 
@@ -21,7 +21,7 @@ def create_pod(manifest: dict[str, Any]) -> bool:
     except ApiException as err:
         if err.status == 409:
             return False
-        raise
+        raise refused("Pod", meta, err) from err
     return True
 
 
@@ -32,5 +32,5 @@ def delete_pod(namespace: str, name: str) -> bool:
     except ApiException as err:
         if err.status == 404:
             return False
-        raise
+        raise refused("Pod", {"namespace": namespace, "name": name}, err) from err
     return True

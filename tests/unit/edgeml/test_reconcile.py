@@ -109,3 +109,30 @@ def test_the_patch_names_only_changed_keys(old: dict[str, Any] | None, new: dict
         else:
             assert new[key] == value
             assert before.get(key) != value
+
+
+def test_a_refused_child_keeps_the_status_and_says_so_on_ready() -> None:
+    from datetime import UTC, datetime
+
+    from edgeml.api.edgedeployment import EdgeDeploymentStatus
+    from edgeml.api.kinds import EdgeDeployment
+    from edgeml.controllers.handlers import BY_KIND
+    from edgeml.controllers.reconcile import refusal_status
+    from edgeml.plans.parsing import parse
+    from support.objects import edge_deployment
+
+    body = edge_deployment()
+    body["metadata"].update(namespace="ml", generation=3)
+    body["status"] = {"phase": "Progressing", "observedGeneration": 2, "message": "wave 1"}
+    parsed = parse(EdgeDeployment, EdgeDeploymentStatus, body)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    refusal = "Service ml/vibration-edge: HTTP 500: failed to allocate a serviceIP"
+    status = refusal_status(BY_KIND["EdgeDeployment"], parsed, refusal, at)
+    assert (status.phase, status.observed_generation, status.message) == (
+        "Progressing",
+        2,
+        "wave 1",
+    )
+    (ready,) = [c for c in status.conditions if c.type == "Ready"]
+    assert (ready.status, ready.reason, ready.observed_generation) == ("False", "ApplyFailed", 3)
+    assert ready.message.startswith(f"The API server refused a child object: {refusal}.")
