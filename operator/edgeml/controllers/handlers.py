@@ -30,7 +30,7 @@ from edgeml.plans.edgedeployment import plan_edge_deployment
 from edgeml.plans.edgemodel import plan_edge_model
 from edgeml.plans.parsing import Parsed
 from edgeml.plans.trainingrun import TrainingWorld, plan_training_run
-from edgeml.rollout.fleet import node_online
+from edgeml.rollout.fleet import node_online, selects
 
 
 @functools.cache
@@ -124,7 +124,10 @@ for _ctrl in CONTROLLERS:
 DEBOUNCE_SECONDS = 0.5
 ERROR_BACKOFF_MAX = 60.0
 _wake: dict[tuple[str, str, str], asyncio.Event] = {}
-_node_digest: dict[str, tuple[object, ...]] = {}
+_node_digest: dict[str, tuple[tuple[tuple[str, str], ...], bool]] = {}
+_selectors: dict[tuple[str, str], dict[str, str]] = {}
+"""Each EdgeDeployment's nodeSelector, as its last event showed it: a node's change
+wakes only the deployments that select it (before or after the change)."""
 
 
 def wake(namespace: str, name: str, plural: str = "edgedeployments") -> None:
@@ -169,10 +172,14 @@ async def _loop(plural: str, body: kopf.Body, logger: Any, stopped: Any) -> None
 @kopf.on.event(GROUP, VERSION, "edgedeployments", id="edgedeployments-event")
 async def on_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """A spec, annotation or status change: wake the object's loop."""
+    key = (body.metadata.namespace or "", body.metadata.name or "")
     if type == "DELETED":
-        PHASES.observe("EdgeDeployment", f"{body.metadata.namespace}/{body.metadata.name}", None)
+        PHASES.observe("EdgeDeployment", f"{key[0]}/{key[1]}", None)
+        _selectors.pop(key, None)
         return
-    wake(body.metadata.namespace or "", body.metadata.name or "")
+    selector = (body.get("spec") or {}).get("nodeSelector") or {}
+    _selectors[key] = {str(k): str(v) for k, v in selector.items()}
+    wake(*key)
 
 
 @kopf.daemon(
@@ -229,21 +236,29 @@ async def on_inference_pod(body: kopf.Body, **_: Any) -> None:
 
 @kopf.on.event("", "v1", "nodes")
 async def on_node(type: str | None, body: kopf.Body, **_: Any) -> None:
-    """A node joined, left, changed labels or readiness: wake every EdgeDeployment.
+    """A node joined, left, changed labels or readiness: wake the EdgeDeployments that
+    select it, before or after the change (a deployment whose selector is not known yet
+    is woken too).
 
     Heartbeats change nothing we look at, so they wake nobody.
     """
     name = body.metadata.name or ""
+    before = _node_digest.get(name)
     if type == "DELETED":
-        seen: tuple[object, ...] | None = None
         _node_digest.pop(name, None)
+        now_labels: dict[str, str] = {}
     else:
         seen = (tuple(sorted(body.metadata.labels.items())), node_online(body))
-        if _node_digest.get(name) == seen:
+        if before == seen:
             return
         _node_digest[name] = seen
+        now_labels = dict(seen[0])
+    then_labels = dict(before[0]) if before else {}
     for plural, namespace, deployment in list(_wake):
-        if plural == "edgedeployments":
+        if plural != "edgedeployments":
+            continue
+        selector = _selectors.get((namespace, deployment))
+        if selector is None or selects(selector, now_labels) or selects(selector, then_labels):
             wake(namespace, deployment)
 
 

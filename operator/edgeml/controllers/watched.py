@@ -28,6 +28,7 @@ import kopf
 
 from edgeml.kube.reads import list_nodes_raw, list_pods_raw
 from edgeml.objects.inference import DEPLOYMENT_LABEL, selector
+from edgeml.rollout.fleet import selects
 
 T = TypeVar("T")
 READ_TIMEOUT_SECONDS = 30.0
@@ -77,8 +78,7 @@ def _on_loop(read: Callable[[], T]) -> T:
 
 
 def _matches(node: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
-    labels = (node.get("metadata") or {}).get("labels") or {}
-    return all(labels.get(k) == v for k, v in wanted.items())
+    return selects(wanted, (node.get("metadata") or {}).get("labels") or {})
 
 
 def nodes(node_selector: Mapping[str, str]) -> list[dict[str, Any]]:

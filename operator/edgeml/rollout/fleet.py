@@ -26,6 +26,11 @@ def _condition(obj: Obj, kind: str) -> str | None:
     return None
 
 
+def selects(node_selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    """Whether labels hold every pair of a nodeSelector (equality, as the scheduler reads it)."""
+    return all(labels.get(k) == v for k, v in node_selector.items())
+
+
 def node_online(node: Obj) -> bool:
     """A node is online while its Ready condition is True (the node controller's verdict)."""
     return _condition(node, "Ready") == "True"

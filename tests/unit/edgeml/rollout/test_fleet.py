@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from edgeml.rollout import NodeObservation, Pod, Version
 from edgeml.rollout.fleet import (
     MAX_VERIFY,
@@ -97,3 +100,17 @@ def test_serving_pods_picks_verified_ready_pods_of_a_version() -> None:
     assert [p["metadata"]["name"] for p in serving_pods(fleet, V1, 10)] == ["pc"]
     assert serving_pods(fleet, None, 10) == []
     assert serving_pods(fleet, V2, 0) == []
+
+
+_label = st.text(alphabet="abc", min_size=1, max_size=2)
+
+
+@given(st.dictionaries(_label, _label, max_size=3), st.dictionaries(_label, _label, max_size=4))
+def test_a_selector_selects_exactly_the_labels_holding_all_its_pairs(
+    selector: dict[str, str], labels: dict[str, str]
+) -> None:
+    from edgeml.rollout.fleet import selects
+
+    assert selects(selector, labels) == (selector.items() <= labels.items())
+    assert selects(selector, {**labels, **selector})
+    assert selects({}, labels)
