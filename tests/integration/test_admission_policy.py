@@ -191,6 +191,9 @@ def test_keeping_someone_elses_secret_while_changing_the_spec_is_refused(
     assert created.returncode == 0, created.stderr
     model = kubectl.get("edgemodel", "vibration")
     model["spec"]["training"]["dataset"]["uri"] = "https://attacker.invalid/exfiltrate"
+    # Unconditional (no resourceVersion): an operator writing status meanwhile is a 409
+    # that would hide the policy's answer.
+    model["metadata"].pop("resourceVersion", None)
     refused = kubectl.replace(model)
     assert refused.returncode != 0
     assert f"{USER} may not get every Secret the spec names ({OTHERS})" in refused.stderr
