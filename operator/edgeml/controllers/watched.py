@@ -12,6 +12,13 @@ be in the index yet. That is safe because every action is idempotent (pods have
 deterministic names, so a second create is a 409 and a second delete a 404), and the
 watch event that brings the pod wakes the rollout again.
 
+An index keeps only what the plans read of each object (`slim_node`, `slim_pod`): a
+node's name, labels and condition verdicts; a pod's identity, labels, annotations, node
+binding, phase, address and condition and container states. A full body carries
+managedFields, the pod's whole spec, image lists and condition messages, several
+kilobytes each that no decision reads; across thousands of objects held for good that
+was most of the operator's memory at rest.
+
 The indexes belong to kopf's event loop and change there; reconciles run in worker
 threads, so every read is a copy made on the loop. Outside a running operator (a test
 calling a controller directly) the same reads list from the API server.
@@ -21,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import kopf
@@ -38,10 +45,46 @@ _nodes: kopf.Index[str, dict[str, Any]] | None = None
 _pods: kopf.Index[tuple[str, str], dict[str, Any]] | None = None
 
 
+_POD_METADATA = (
+    "name", "namespace", "uid", "labels", "annotations", "creationTimestamp",
+    "deletionTimestamp",
+)  # fmt: skip
+_POD_STATUS = ("phase", "podIP", "conditions", "containerStatuses")
+
+
+def _pick(source: Mapping[str, Any] | None, keys: Iterable[str]) -> dict[str, Any]:
+    """Deep copies of the keys of `source` that are present (the watch reuses its dicts)."""
+    found = source or {}
+    return {k: copy.deepcopy(found[k]) for k in keys if k in found}
+
+
+def slim_node(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the plans read of a node: its name, labels, and its conditions' verdicts."""
+    conditions = [
+        _pick(c, ("type", "status", "reason"))
+        for c in (body.get("status") or {}).get("conditions") or []
+    ]
+    return {
+        "metadata": _pick(body.get("metadata"), ("name", "labels")),
+        "status": {"conditions": conditions},
+    }
+
+
+def slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the plans and scrapes read of an inference pod: identity, labels, annotations,
+    the node it is bound to, its phase, address, conditions and container states."""
+    spec = body.get("spec") or {}
+    return {
+        "metadata": _pick(body.get("metadata"), _POD_METADATA),
+        "spec": {"nodeName": spec["nodeName"]} if "nodeName" in spec else {},
+        "status": _pick(body.get("status"), _POD_STATUS),
+    }
+
+
 @kopf.index("", "v1", "nodes")
 def watched_nodes(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
     """Every node, by name."""
-    return {name: copy.deepcopy(dict(body))}
+    return {name: slim_node(body)}
 
 
 @kopf.index("", "v1", "pods", labels={DEPLOYMENT_LABEL: kopf.PRESENT})
@@ -49,7 +92,7 @@ def watched_pods(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Every inference pod, by (namespace, EdgeDeployment): the set `selector()` lists."""
-    return {(namespace or "", labels[DEPLOYMENT_LABEL]): copy.deepcopy(dict(body))}
+    return {(namespace or "", labels[DEPLOYMENT_LABEL]): slim_pod(body)}
 
 
 def attach(
@@ -85,7 +128,8 @@ def nodes(node_selector: Mapping[str, str]) -> list[dict[str, Any]]:
     """The nodes whose labels include every pair of `node_selector`, sorted by name."""
     index = _nodes
     if index is None or _loop is None:
-        return list_nodes_raw(",".join(f"{k}={v}" for k, v in sorted(node_selector.items())))
+        wanted = ",".join(f"{k}={v}" for k, v in sorted(node_selector.items()))
+        return [slim_node(n) for n in list_nodes_raw(wanted)]
 
     def read() -> list[dict[str, Any]]:
         found = [n for store in index.values() for n in store if _matches(n, node_selector)]
@@ -98,7 +142,7 @@ def inference_pods(namespace: str, deployment: str) -> list[dict[str, Any]]:
     """The inference pods of one EdgeDeployment, sorted by name."""
     index = _pods
     if index is None or _loop is None:
-        return list_pods_raw(namespace, selector(deployment))
+        return [slim_pod(p) for p in list_pods_raw(namespace, selector(deployment))]
 
     def read() -> list[dict[str, Any]]:
         store = index.get((namespace, deployment))
