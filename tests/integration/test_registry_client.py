@@ -118,3 +118,33 @@ def test_an_answer_that_is_not_mlflows_is_unavailable_never_empty(prefix: str) -
     finally:
         server.shutdown()
         thread.join(5)
+
+
+def test_an_ended_runs_metrics_are_read_once_a_running_runs_at_every_read(
+    mlflow_uri: str,
+) -> None:
+    # A write to a run after it ended is one nothing of ours makes; here it shows that
+    # the ended run's metrics were kept from the first read after it ended.
+    theirs = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    name = f"it-metrics-{uuid.uuid4().hex[:8]}"
+    experiment = theirs.create_experiment(name)
+    run = theirs.create_run(experiment)
+    run_id = run.info.run_id
+    theirs.log_metric(run_id, "accuracy", 0.5)
+    theirs.create_registered_model(name)
+    theirs.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run_id)
+
+    def accuracy() -> float:
+        versions = list_versions(mlflow_uri, name)
+        assert versions is not None
+        assert len(versions) == 1
+        return versions[0].metrics["accuracy"]
+
+    assert accuracy() == 0.5
+    theirs.log_metric(run_id, "accuracy", 0.75)
+    assert accuracy() == 0.75, "a running run's metrics are read again"
+    theirs.set_terminated(run_id, status="FINISHED")
+    assert accuracy() == 0.75
+    theirs.log_metric(run_id, "accuracy", 0.9)
+    assert theirs.get_run(run_id).data.metrics["accuracy"] == 0.9
+    assert accuracy() == 0.75, "an ended run's metrics are not read again"

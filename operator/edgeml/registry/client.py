@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,9 +90,31 @@ def _version(mv: dict[str, Any], metrics: dict[str, float], aliases: list[str]) 
     )
 
 
+ENDED_RUN_STATUSES = frozenset({"FINISHED", "FAILED", "KILLED"})
+ENDED_RUNS_KEPT = 4096
+"""Metrics of ended runs kept in memory (a few hundred bytes each)."""
+_ended_runs: OrderedDict[tuple[str, str], dict[str, float]] = OrderedDict()
+_ended_runs_lock = threading.Lock()
+
+
 def _run_metrics(tracking_uri: str, run_id: str) -> dict[str, float]:
+    """A run's metrics. Those of an ended run are kept: nothing the training Job does
+    writes to a run after it ends, and every EdgeModel reconcile reads the metrics of up
+    to 50 versions (one request each), which was most of its time against MLflow."""
+    key = (tracking_uri, run_id)
+    with _ended_runs_lock:
+        kept = _ended_runs.get(key)
+        if kept is not None:
+            _ended_runs.move_to_end(key)
+            return dict(kept)
     run = _call(tracking_uri, "GET", "/runs/get", {"run_id": run_id}).get("run", {})
-    return {m["key"]: float(m["value"]) for m in run.get("data", {}).get("metrics", [])}
+    metrics = {m["key"]: float(m["value"]) for m in run.get("data", {}).get("metrics", [])}
+    if run.get("info", {}).get("status") in ENDED_RUN_STATUSES:
+        with _ended_runs_lock:
+            _ended_runs[key] = dict(metrics)
+            while len(_ended_runs) > ENDED_RUNS_KEPT:
+                _ended_runs.popitem(last=False)
+    return metrics
 
 
 def list_versions(tracking_uri: str, name: str, limit: int = 50) -> list[RegistryVersion] | None:
