@@ -17,6 +17,7 @@ from edgeml.controllers import watched
 from edgeml.controllers.driftpolicy import act_on_drift, observe_drift
 from edgeml.controllers.edgedeployment import act_on_deployment, observe_deployment
 from edgeml.controllers.edgemodel import act_on_model, observe_model
+from edgeml.controllers.lanes import RESYNC, WOKEN, resync_unless_woken, run_in
 from edgeml.controllers.reconcile import Controller, reconcile
 from edgeml.controllers.trainingrun import observe_run
 from edgeml.kube.reads import get_custom
@@ -90,17 +91,17 @@ def register(ctrl: Controller) -> None:
         return  # a daemon per object instead: see below
 
     @kopf.on.event(GROUP, VERSION, plural, id=f"{plural}-event")
-    def on_event(type: str | None, body: kopf.Body, logger: Any, **_: Any) -> None:
+    async def on_event(type: str | None, body: kopf.Body, logger: Any, **_: Any) -> None:
         if type == "DELETED":
             PHASES.observe(ctrl.info.kind, f"{body.metadata.namespace}/{body.metadata.name}", None)
             return
         if body.metadata.get("deletionTimestamp"):
             return
-        reconcile(ctrl, body, logger)
+        await run_in(WOKEN, reconcile, ctrl, body, logger)
 
     @kopf.timer(GROUP, VERSION, plural, id=f"{plural}-resync", interval=RESYNC_SECONDS, idle=None)
-    def on_timer(body: kopf.Body, logger: Any, **_: Any) -> None:
-        reconcile(ctrl, body, logger)
+    async def on_timer(body: kopf.Body, logger: Any, **_: Any) -> None:
+        await run_in(RESYNC, reconcile, ctrl, body, logger)
 
     @kopf.on.delete(GROUP, VERSION, plural, id=f"{plural}-delete")
     def on_delete(body: kopf.Body, logger: Any, **_: Any) -> None:
@@ -119,7 +120,9 @@ for _ctrl in CONTROLLERS:
 # each EdgeDeployment has a daemon that reconciles when woken, after a short debounce
 # that gathers a burst of changes into one pass, and at the machine's next timer. A
 # DriftPolicy's loop wakes at its next evaluation (the plan's requeue_at), whatever the
-# operator-wide resync interval.
+# operator-wide resync interval. A pass something asked for (a wake, or an object whose
+# spec the operator has not observed yet) runs in the woken lane; a timer pass in the
+# resync lane, moved to the woken one if a wake comes while it is queued (lanes.py).
 
 DEBOUNCE_SECONDS = 0.5
 ERROR_BACKOFF_MAX = 60.0
@@ -150,23 +153,36 @@ async def _loop(plural: str, body: kopf.Body, logger: Any, stopped: Any) -> None
     event = _wake.setdefault(key, asyncio.Event())
     ctrl = BY_KIND[_KIND_OF[plural]]
     backoff = 1.0
+    asked = _unobserved(body)
     try:
         while not stopped:
             delay = RESYNC_SECONDS
             if not body.metadata.get("deletionTimestamp"):
                 try:
-                    plan = await asyncio.to_thread(reconcile, ctrl, body, logger)
+                    if asked:
+                        plan = await run_in(WOKEN, reconcile, ctrl, body, logger)
+                    else:
+                        plan = await resync_unless_woken(reconcile, event, ctrl, body, logger)
                     backoff = 1.0
                     delay = DEBOUNCE_SECONDS if plan is None else _delay_until(plan.requeue_at)
                 except Exception as err:  # logged and counted by reconcile; try again later
                     logger.error(f"reconcile failed, retrying in {backoff:.0f} s: {err}")
                     delay, backoff = backoff, min(backoff * 2, ERROR_BACKOFF_MAX)
+            asked = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=delay)
+                asked = True
             await asyncio.sleep(DEBOUNCE_SECONDS)
             event.clear()
     finally:
         _wake.pop(key, None)
+
+
+def _unobserved(body: kopf.Body) -> bool:
+    """The operator has not reconciled this generation of the object yet (new or changed
+    while it was down): a pass worth putting ahead of the resyncs."""
+    status = body.get("status") or {}
+    return bool(status.get("observedGeneration") != body.metadata.get("generation"))
 
 
 @kopf.on.event(GROUP, VERSION, "edgedeployments", id="edgedeployments-event")
@@ -301,7 +317,7 @@ async def on_training_run(type: str | None, body: kopf.Body, logger: Any, **_: A
     if (datetime.now(UTC) - finished).total_seconds() > RECENT_SECONDS:
         return  # history: the model's own resync has long seen it
     name = ((body.get("spec") or {}).get("modelRef") or {}).get("name", "")
-    await asyncio.to_thread(_reconcile_model, namespace, name, logger)
+    await run_in(WOKEN, _reconcile_model, namespace, name, logger)
 
 
 def _reconcile_model(namespace: str, name: str, logger: Any) -> None:
