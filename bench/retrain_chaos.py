@@ -1,17 +1,19 @@
-"""The closed loop with the operator SIGKILLed at random points, at least 20 times.
+"""The closed loop with the operator SIGKILLed at random points, 100 times or more.
 
-On the local cluster (`hack/cluster up`): installs the CRDs; starts the operator
-(`edgeml run --standalone`, admin kubeconfig) on a fresh namespace; serves season A's
-model on the three process nodes (following the champion alias, canary with analysis);
-creates a RetrainAndDeploy DriftPolicy that trains on next season's data; moves the
-clients to that season; and, from then on, kills the operator with SIGKILL after a random
-0.3-1.5 s of uptime and starts it again at once, until the loop has closed (drift
-detected, trained, promoted, rolled out, drift cleared) and at least `--kills` kills have
-happened. A watcher polls the objects every 0.25 s meanwhile. It then counts, for the
-one trigger: TrainingRuns, training Jobs, registered versions carrying the run's uid,
-the deployment's target changes, and the pods created for the new version.
+On the local cluster (`hack/cluster up`), in rounds, each in a fresh namespace:
+installs the CRDs; starts the operator (`edgeml run --standalone`, admin kubeconfig);
+serves season A's model on the three process nodes (following the champion alias,
+canary with analysis); creates a RetrainAndDeploy DriftPolicy that trains on next
+season's data; moves the clients to that season; and, from then on, kills the operator
+with SIGKILL after a random 0.3-1.5 s of uptime and starts it again at once, until the
+loop has closed (drift detected, trained, promoted, rolled out, drift cleared). Rounds
+follow until `--kills` kills have happened in all, so every kill lands while the loop is
+at work. A watcher polls the objects every 0.25 s, and the pods every 0.5 s. After each
+round settles it counts, for the one trigger: TrainingRuns, training Jobs, registered
+versions carrying the run's uid, the deployment's target changes, the pods serving the
+new version, pods made twice for one node and version, and Events posted twice.
 
-    PYTHONPATH=hack:operator:tests .venv/bin/python bench/retrain_chaos.py [--kills 20]
+    PYTHONPATH=hack:operator:tests .venv/bin/python bench/retrain_chaos.py [--kills 100]
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import tempfile
 import threading
 import time
 import uuid
-from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from chaos import PodLog, duplicate_events
 from kubernetes import client, config
 from local_cluster_measure import REPO_ROOT, run_section, say, write_section
 from mlflow import MlflowClient
@@ -52,6 +55,7 @@ from support.rollout import GROUP, VERSION
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
 MODEL, NAME, POLICY = "vibration", "vibration-edge", "vibration-drift"
 TIMEOUT_S = 900
+SETTLE_S = 20
 
 
 class Watcher:
@@ -102,24 +106,30 @@ def _closed(custom: client.CustomObjectsApi, namespace: str, first: int) -> bool
     return healthy and policy.get("drifted") is False and newest.get("outcome") == "RolledOut"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args(argv)
-    rng = random.Random(args.seed)  # noqa: S311 (kill times, not secrets)
-    # Stopped with SIGTERM (or Ctrl-C): still clean up in `finally`.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    settings = Settings()
-    if subprocess.run([sys.executable, "-m", "localcluster", "up"], check=False).returncode:
-        raise SystemExit("the local cluster did not come up")
-    api = config.new_client_from_config(config_file=str(settings.kubeconfig))
+@dataclass(frozen=True)
+class Round:
+    """One closed loop under kills: how long, how many kills, what was counted."""
+
+    seed: int
+    kills: int
+    seconds: float
+    counts: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        """One of each per trigger, nothing made twice."""
+        c = self.counts
+        return (
+            c["TrainingRuns"] == 1 and c["training Jobs"] == 1
+            and c["registered versions from the run"] == 1 and c["versions in the registry"] == 2
+            and c["pods made twice"] == 0 and c["Events posted twice"] == 0
+        )  # fmt: skip
+
+
+def one_round(api: client.ApiClient, settings: Settings, rng: random.Random, seed: int) -> Round:
+    """The loop once, in a namespace of its own, with kills until it closes."""
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
     batch = client.BatchV1Api(api)
-    install_crds(api)
-    cleanup = ExitStack()
-    cleanup.enter_context(in_cluster_operator_stood_down(api))
     namespace = f"bench-loop-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": namespace}})
     log = Path(tempfile.mkstemp(prefix="edgeml-bench-loop-", suffix=".log")[1])
@@ -127,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         settings.kubeconfig, namespace, log, env={"EDGEML_MLFLOW_TRACKING_URI": settings.mlflow_uri}
     )
     operator.start()
-    kills = in_loop = 0
+    kills = 0
     watcher: Watcher | None = None
     clients: Clients | None = None
+    pods: PodLog | None = None
     try:
         # Clients first: the first rollout's analysis step measures their requests.
         clients = Clients(core, namespace, NAME, MODEL)
@@ -143,26 +154,26 @@ def main(argv: list[str] | None = None) -> int:
             new_x, new_y = season_b()
             write_csv(served.data / "season-b.csv", new_x, new_y)
             policy = retrain_on_drift_policy(POLICY, NAME, "file:///data/season-b.csv")
+            pods = PodLog(core, namespace)
             custom.create_namespaced_custom_object(
                 GROUP, VERSION, namespace, "driftpolicies", policy
             )
             watcher = Watcher(custom, namespace)
             clients.data, clients.labels = new_x, new_y
             started = time.monotonic()
-            closed_at = None
-            while closed_at is None or kills < args.kills:
+            while True:
                 if time.monotonic() - started > TIMEOUT_S:
                     raise SystemExit(f"the loop did not close within {TIMEOUT_S} s ({kills} kills)")
                 time.sleep(rng.uniform(0.3, 1.5))
                 operator.kill()
                 kills += 1
                 operator.start()
-                if closed_at is None and _closed(custom, namespace, served.first.version):
-                    closed_at = time.monotonic() - started
-                    in_loop = kills
-                    say(f"the loop closed after {closed_at:.0f} s and {kills} kills")
+                if _closed(custom, namespace, served.first.version):
+                    break
+            seconds = time.monotonic() - started
+            say(f"the loop closed after {seconds:.0f} s and {kills} kills")
             # Settle, undisturbed, and look again: nothing more may happen.
-            time.sleep(30)
+            time.sleep(SETTLE_S)
             runs = policy_runs(custom, namespace, POLICY)
             jobs = batch.list_namespaced_job(namespace, label_selector="edgeml.io/trigger-id").items
             mlflow = MlflowClient(
@@ -172,42 +183,79 @@ def main(argv: list[str] | None = None) -> int:
             uids = {r["metadata"]["uid"] for r in runs}
             retrained = [v for v in versions if v.tags.get("edgeml.io/training-run-uid") in uids]
             new_version = max(int(v.version) for v in versions)
-            pods = core.list_namespaced_pod(
+            serving = core.list_namespaced_pod(
                 namespace,
                 label_selector=f"edgeml.io/deployment={NAME},edgeml.io/model-version={new_version}",
             ).items
+            counts: dict[str, Any] = {
+                "TrainingRuns": len(runs),
+                "training Jobs": len(jobs),
+                "registered versions from the run": len(retrained),
+                "versions in the registry": len(versions),
+                "target changes seen": " → ".join(map(str, watcher.targets)),
+                "Drifted changes seen": " → ".join(map(str, watcher.drifted)),
+                "pods serving the retrained version": len(serving),
+                "pods made twice": pods.duplicates(),
+                "Events posted twice": duplicate_events(core, namespace),
+            }
     finally:
         if clients is not None:
             clients.close()
         if watcher is not None:
             watcher.close()
+        if pods is not None:
+            pods.duplicates()
         operator.stop()
         core.delete_namespace(namespace)
-        cleanup.close()
-    assert watcher is not None
-    counts = {
-        "TrainingRuns for the drift trigger": len(runs),
-        "training Jobs": len(jobs),
-        "registered versions from those runs": len(retrained),
-        "versions in the registry (the first champion and the retrain)": len(versions),
-        "deployment target changes seen (first → retrained)": " → ".join(map(str, watcher.targets)),
-        "Drifted changes seen": " → ".join(map(str, watcher.drifted)),
-        "pods serving the retrained version (3 nodes)": len(pods),
-    }
     for key, value in counts.items():
-        say(f"{key}: {value}")
-    ok = len(runs) == 1 and len(jobs) == 1 and len(retrained) == 1 and len(versions) == 2
+        say(f"  {key}: {value}")
+    return Round(seed, kills, seconds, counts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--kills", type=int, default=20, help="kills in all, spread over rounds")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    # Stopped with SIGTERM (or Ctrl-C): still clean up in `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    settings = Settings()
+    if subprocess.run([sys.executable, "-m", "localcluster", "up"], check=False).returncode:
+        raise SystemExit("the local cluster did not come up")
+    api = config.new_client_from_config(config_file=str(settings.kubeconfig))
+    install_crds(api)
+    rounds: list[Round] = []
+    with in_cluster_operator_stood_down(api):
+        while sum(r.kills for r in rounds) < args.kills:
+            seed = args.seed + len(rounds)
+            say(f"round {len(rounds) + 1} (seed {seed})")
+            rng = random.Random(seed)  # noqa: S311 (kill times, not secrets)
+            rounds.append(one_round(api, settings, rng, seed))
+    keys = list(rounds[0].counts)
+    header = "| round (seed) | kills | loop closed after | " + " | ".join(keys) + " |\n"
+    header += "|---" * (3 + len(keys)) + "|\n"
+    lines = "".join(
+        f"| {i} ({r.seed}) | {r.kills} | {r.seconds:.0f} s | "
+        + " | ".join(str(r.counts[k]) for k in keys) + " |\n"
+        for i, r in enumerate(rounds, 1)
+    )  # fmt: skip
+    ok = all(r.ok for r in rounds)
+    total = sum(r.kills for r in rounds)
     body_md = run_section(
         "The closed loop under operator kills",
-        f"The loop of tests/e2e/test_retraining.py (drift → TrainingRun → fair comparison → "
-        f"promotion → canary → drift cleared) with the operator SIGKILLed at random (0.3-1.5 s "
-        f"of uptime each, seed {args.seed}) and restarted at once: {in_loop} kills before the "
-        f"loop closed, after {closed_at:.0f} s (about 45 s undisturbed, in the e2e test's "
-        f"run), {kills - in_loop} more after it.\n\n"
-        "| what | count |\n|---|---|\n"
-        + "".join(f"| {k} | {v} |\n" for k, v in counts.items())
+        "The loop of tests/e2e/test_retraining.py (drift → TrainingRun → fair comparison → "
+        "promotion → canary → drift cleared), each round in a namespace of its own, with "
+        "the operator SIGKILLed at random (0.3-1.5 s of uptime each) and restarted at once "
+        f"until the loop closed; then {SETTLE_S} s undisturbed before counting. {total} "
+        f"kills in {len(rounds)} rounds, every one of them while the loop was at work "
+        "(training, promotion, rollout). Pods are polled every 0.5 s for those made twice "
+        "for one node and version; Events posted twice are those with the same object, "
+        "reason and message.\n\n"
+        + header
+        + lines
         + (
-            "\nOne of each per trigger: nothing created twice.\n"
+            "\nIn every round one of each per trigger: nothing created twice.\n"
             if ok
             else "\n**Something was created twice: see the counts.**\n"
         ),
