@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -99,6 +100,17 @@ def identity_kubeconfig(api: client.ApiClient, admin_kubeconfig: str, path: Path
     return path
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: have the kernel send SIGTERM when the parent dies, so
+    an operator never outlives the test or bench run that started it (a Ctrl-C or a
+    SIGKILL of pytest included). Linux sends it when the spawning *thread* exits: every
+    caller starts the operator from its main thread."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @dataclass
 class OperatorProcess:
     """`edgeml run` watching one namespace, as a child process of the test."""
@@ -139,6 +151,7 @@ class OperatorProcess:
             },
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         wait_for(self.healthy, bool, timeout=30, what="the operator's liveness endpoint")
 
