@@ -116,6 +116,13 @@ def failure_reason(job: dict[str, Any], pods: list[dict[str, Any]]) -> tuple[str
     messages (what `edgeml train` wrote) or else the Job's own condition."""
     terminated = _newest_terminated(pods, exit_zero=False)
     message = ((terminated or {}).get("message") or "").strip()
+    if (terminated or {}).get("reason") == "OOMKilled":
+        # The kernel killed it: `edgeml train` had no chance to write a message.
+        return "OOMKilled", (
+            "the training container exceeded its memory limit and was killed "
+            f"(exit code {terminated.get('exitCode') if terminated else 137}); raise "
+            "spec.training.resources.limits.memory or train on fewer rows"
+        )
     if message:
         first = message.splitlines()[-1] if "Traceback" in message else message.splitlines()[0]
         reason, sep, detail = first.partition(": ")

@@ -73,6 +73,13 @@ def pod(
     }
 
 
+def oom_killed_pod() -> dict[str, Any]:
+    """What the kubelet reports of a container the kernel killed for its memory."""
+    found = pod(137)
+    found["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] = "OOMKilled"
+    return found
+
+
 def conditions(status: TrainingRunStatus) -> dict[str, tuple[str, str]]:
     return {c.type: (c.status, c.reason) for c in status.conditions}
 
@@ -163,6 +170,15 @@ def test_an_override_replaces_only_the_part_it_names(
             ("BackoffLimitExceeded", "Job has reached the limit (exit code 137)"),
         ),
         (FAILED_JOB, [], ("BackoffLimitExceeded", "Job has reached the limit")),
+        (
+            FAILED_JOB,
+            [oom_killed_pod()],
+            (
+                "OOMKilled",
+                "the training container exceeded its memory limit and was killed (exit code "
+                "137); raise spec.training.resources.limits.memory or train on fewer rows",
+            ),
+        ),
         (job(failed=1), [], ("TrainingFailed", "the training Job failed")),
         (
             FAILED_JOB,
