@@ -44,9 +44,17 @@ FAILURES = (RegistryRequestError, RegistryUnavailableError, urllib3.exceptions.H
 """What a call may raise: each becomes RegistryUnavailableError for the caller."""
 
 
+POOL_CONNECTIONS = 8
+"""Kept-alive connections per MLflow server: at least the reconciles that may call it at
+once (the operator's two lanes hold 6 threads); past it urllib3 opens and discards one
+per request."""
+
+
 @functools.cache
 def _pool() -> urllib3.PoolManager:
-    return urllib3.PoolManager(num_pools=4, maxsize=4, timeout=TIMEOUT, retries=RETRIES)
+    return urllib3.PoolManager(
+        num_pools=4, maxsize=POOL_CONNECTIONS, timeout=TIMEOUT, retries=RETRIES
+    )
 
 
 def _call(tracking_uri: str, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
