@@ -12,12 +12,14 @@ fault for `--outage` seconds, undoes it, and waits for the work to finish:
   rest); in the pause, the kube-apiserver (or etcd) is stopped, then started again with
   `python -m localcluster up`;
 - **node-cut-mid-wave**: the same rollout; in the pause, a node still on version 1 is
-  taken offline (`hack/cluster node offline`: heartbeats stop, its network is cut), and
-  brought back;
+  taken offline (`hack/cluster node offline`: heartbeats stop, its network is cut) for
+  `--node-outage` seconds, long enough to go NotReady, and brought back;
 - **mlflow-mid-training**: a TrainingRun whose Job trains on the training node; once the
   Job's pod runs, MLflow is stopped, and started again;
-- **mlflow-mid-promotion**: an Auto-promoting EdgeModel with a champion; a second version
-  is registered and MLflow stopped at once, before or while the operator promotes it.
+- **mlflow-mid-promotion**: an Auto-promoting EdgeModel with a champion, five rounds: a
+  new version is registered, the EdgeModel poked (its reconcile reads the versions and
+  moves the alias at once), and MLflow stopped 0-400 ms later (random), before, inside
+  or after that reconcile.
 
 For each: whether it converged (the rollout Healthy on version 2 on every node, the run
 Succeeded with its version champion, the new version champion in MLflow and in status)
@@ -28,11 +30,13 @@ Events posted twice (same object, reason and message); and whether the operator 
 survived the fault. Results go to stdout and the `chaos` section of docs/benchmarks.md.
 
     PYTHONPATH=hack:operator:tests .venv/bin/python bench/chaos.py [--only NAME] [--outage 20]
+        [--node-outage 45]
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import subprocess
 import sys
 import tempfile
@@ -145,8 +149,8 @@ class PodLog:
 class Bench:
     """The cluster's clients and what every scenario shares."""
 
-    def __init__(self, settings: Settings, outage: float) -> None:
-        self.settings, self.outage = settings, outage
+    def __init__(self, settings: Settings, outage: float, node_outage: float) -> None:
+        self.settings, self.outage, self.node_outage = settings, outage, node_outage
         self.api = config.new_client_from_config(config_file=str(settings.kubeconfig))
         self.core = client.CoreV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
@@ -252,7 +256,7 @@ def _rollout(bench: Bench, scenario: str, fault: str) -> Outcome:
             outcome.fault = f"{fault} ({behind})"
             cluster.set_node_offline(bench.settings, behind, True)
             try:
-                time.sleep(bench.outage)
+                time.sleep(bench.node_outage)
             finally:
                 cluster.set_node_offline(bench.settings, behind, False)
         else:
@@ -376,8 +380,15 @@ def _mid_training(bench: Bench, scenario: str, fault: str) -> Outcome:
     return outcome
 
 
+PROMOTION_ROUNDS = 5
+
+
 def _mid_promotion(bench: Bench, scenario: str, fault: str) -> Outcome:
-    outcome = Outcome(scenario, fault)
+    """Each round: a new version registered, the EdgeModel poked (an annotation: its
+    reconcile reads the versions and moves the alias at once), and MLflow stopped after a
+    random 0-400 ms, so the stop lands before, inside or after that reconcile."""
+    outcome = Outcome(scenario, f"{fault}, {PROMOTION_ROUNDS} rounds")
+    rng = random.Random(7)  # noqa: S311 (fault times, not secrets)
     with bench.namespace(scenario) as (namespace, operator), tempfile.TemporaryDirectory() as tmp:
         model = hermetic_edge_model(
             MODEL, promotion={"mode": "Auto", "gates": [{"metric": "f1", "min": 0.6}]}
@@ -387,23 +398,42 @@ def _mid_promotion(bench: Bench, scenario: str, fault: str) -> Outcome:
         bench.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "edgemodels", model)
         wait_for(lambda: _champion(bench, namespace), lambda c: c == first.version, timeout=60,
                  what=f"version {first.version} champion")  # fmt: skip
-        second = register_again(registered, bench.mlflow, first)
-        faulted = time.monotonic()
-        bench.stop_component("mlflow")
-        say(f"{scenario}: version {second.version} registered, {fault}")
-        time.sleep(bench.outage)
-        outcome.note = f"restarted in {bench.repair():.1f} s"
-        restored = time.monotonic()
+        worst: tuple[float, float] | None = (0.0, 0.0)
+        delays = []
+        for i in range(PROMOTION_ROUNDS):
+            newer = register_again(registered, bench.mlflow, first)
+            bench.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, "edgemodels", MODEL,
+                {"metadata": {"annotations": {"bench.edgeml.io/poke": str(i)}}},
+            )  # fmt: skip
+            delay = rng.uniform(0.0, 0.4)
+            delays.append(f"{delay * 1000:.0f}")
+            time.sleep(delay)
+            faulted = time.monotonic()
+            bench.stop_component("mlflow")
+            say(f"{scenario}: round {i + 1}, version {newer.version}, MLflow stopped after "
+                f"{delay * 1000:.0f} ms")  # fmt: skip
+            time.sleep(bench.outage)
+            bench.repair()
+            restored = time.monotonic()
+
+            def promoted(version: int = newer.version) -> bool:
+                return (
+                    _champion(bench, namespace) == version
+                    and _mlflow_champion(bench, registered) == version
+                )
+
+            took_s = bench.wait_converged(promoted, f"version {newer.version} champion")
+            if took_s is None:
+                worst = None
+                break
+            if worst is not None and took_s >= worst[0]:
+                worst = (took_s, took_s + restored - faulted)
         outcome.operator_survived = operator.proc is not None and operator.proc.poll() is None
-
-        def promoted() -> bool:
-            return (
-                _champion(bench, namespace) == second.version
-                and _mlflow_champion(bench, registered) == second.version
-            )
-
-        took_s = bench.wait_converged(promoted, f"version {second.version} champion")
-        _finish(outcome, took_s, restored, faulted)
+        outcome.converged = worst is not None
+        if worst is not None:
+            outcome.after_restore_s, outcome.after_fault_s = worst
+        outcome.note = f"stops at {', '.join(delays)} ms after the poke; the slowest round shown"
         outcome.duplicates = {"events": duplicate_events(bench.core, namespace)}
     return outcome
 
@@ -433,12 +463,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", action="append", choices=SCENARIOS, default=None)
     parser.add_argument("--outage", type=float, default=20.0, help="seconds each fault lasts")
+    parser.add_argument(
+        "--node-outage", type=float, default=45.0,
+        help="seconds the node is cut off (NotReady comes after the cluster's 20 s grace)",
+    )  # fmt: skip
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     settings = Settings()
     if subprocess.run([sys.executable, "-m", "localcluster", "up"], check=False).returncode:
         raise SystemExit("the local cluster did not come up")
-    bench = Bench(settings, args.outage)
+    bench = Bench(settings, args.outage, args.node_outage)
     install_crds(bench.api)
     outcomes: list[Outcome] = []
     with in_cluster_operator_stood_down(bench.api):
@@ -452,7 +486,9 @@ def main(argv: list[str] | None = None) -> int:
             outcomes.append(outcome)
     body_md = run_section(
         "Chaos: the control plane, MLflow and an edge node failing mid-work",
-        f"Each fault lasts {args.outage:.0f} s; converge times are from the fault undone and "
+        f"Each fault lasts {args.outage:.0f} s, the node cut {args.node_outage:.0f} s (the "
+        "node goes NotReady after the local cluster's 20 s grace); converge times are "
+        "from the fault undone and "
         "from the fault injected. Duplicates: inference pods made twice for one node and "
         "version, training Jobs and registered versions beyond one per run, Events posted "
         "twice.\n\n"
