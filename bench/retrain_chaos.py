@@ -214,7 +214,7 @@ def one_round(api: client.ApiClient, settings: Settings, rng: random.Random, see
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--kills", type=int, default=20, help="kills in all, spread over rounds")
+    parser.add_argument("--kills", type=int, default=100, help="kills in all, over rounds")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         f"kills in {len(rounds)} rounds, every one of them while the loop was at work "
         "(training, promotion, rollout). Pods are polled every 0.5 s for those made twice "
         "for one node and version; Events posted twice are those with the same object, "
-        "reason and message.\n\n"
+        "reason and message as the one before it.\n\n"
         + header
         + lines
         + (

@@ -173,6 +173,7 @@ async def _loop(plural: str, body: kopf.Body, logger: Any, stopped: Any) -> None
                 await asyncio.wait_for(event.wait(), timeout=delay)
                 asked = True
             await asyncio.sleep(DEBOUNCE_SECONDS)
+            asked = asked or event.is_set()  # a wake during the debounce asks too
             event.clear()
     finally:
         _wake.pop(key, None)
