@@ -199,9 +199,10 @@ class TrainingTemplate(KubeModel):
         },
     )
     """Where those volumes are mounted in the training container (as in a Pod spec)."""
-    backoff_limit: Annotated[int, Field(ge=0, le=10)] = 1
+    backoff_limit: Annotated[int, Field(ge=0, le=10)] = 3
     """How many times a training Job whose failure may pass (registry or data server down)
-    is retried; bad input fails at once."""
+    is retried, 10, 20 and 40 s apart (the Job controller's backoff), so the default rides
+    out about a minute of outage; bad input fails at once."""
     active_deadline_seconds: Annotated[int, Field(ge=60, le=604800)] = 3600
     """How long a training Job may run before it is stopped."""
 

@@ -153,7 +153,7 @@ def test_builder_variants_parse_and_round_trip(
         (edge_model, lambda o: o.spec.training.evaluation.test_fraction, 0.2),
         (edge_model, lambda o: o.spec.training.evaluation.metrics, ["accuracy", "f1"]),
         (edge_model, lambda o: o.spec.training.dataset.format, "csv"),
-        (edge_model, lambda o: o.spec.training.backoff_limit, 1),
+        (edge_model, lambda o: o.spec.training.backoff_limit, 3),
         (edge_model, lambda o: o.spec.training.active_deadline_seconds, 3600),
         (edge_model, lambda o: o.spec.version_history_limit, 10),
         (
