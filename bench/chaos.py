@@ -385,7 +385,8 @@ def _mid_training(bench: Bench, scenario: str, fault: str) -> Outcome:
         _finish(outcome, took_s, restored, faulted)
         status = get_run().get("status") or {}
         if not outcome.converged:
-            outcome.note += f"; the run: {status.get('phase')}, {status.get('message', '')[:200]}"
+            why = str(status.get("failureReason", ""))[:160]
+            outcome.note += f"; the run {status.get('phase')}: {why}"
         uid = get_run()["metadata"]["uid"]
         jobs = bench.batch.list_namespaced_job(namespace, label_selector=RUN_LABEL).items
         theirs = MlflowClient(tracking_uri=bench.mlflow, registry_uri=bench.mlflow)
