@@ -13,17 +13,10 @@ import pytest
 from localcluster.processes import belongs_to
 from localcluster.settings import Settings
 from support.cluster import ClusterHandle
+from support.processes import alive
 from support.wait import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
 
 
 def test_traffic_client_ends_when_the_demo_shell_is_killed(
@@ -68,12 +61,12 @@ def test_traffic_client_ends_when_the_demo_shell_is_killed(
         shell.wait(10)
         # ... and it ends by itself once its shell is gone.
         wait_for(
-            lambda: _alive(pid),
+            lambda: alive(pid),
             lambda alive: not alive,
             timeout=15,
             what=f"the demo's traffic client (PID {pid}) to end after its shell was killed",
         )
     finally:
         shell.kill()
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
+from support.processes import alive
 from support.wait import wait_for
 
 PARENT = """
@@ -18,14 +18,6 @@ time.sleep(120)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
 def test_a_child_started_as_the_operator_is_ends_when_its_parent_is_killed() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     parent = subprocess.Popen(
@@ -34,10 +26,10 @@ def test_a_child_started_as_the_operator_is_ends_when_its_parent_is_killed() -> 
     try:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
-        assert _alive(child)
+        assert alive(child)
         parent.kill()  # SIGKILL: no handler, no cleanup of its own
         parent.wait(10)
-        wait_for(lambda: _alive(child), lambda alive: not alive, timeout=10,
+        wait_for(lambda: alive(child), lambda alive: not alive, timeout=10,
                  what=f"the child {child} to end with its parent")  # fmt: skip
     finally:
         parent.kill()
