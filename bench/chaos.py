@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -491,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    # Stopped with SIGTERM (or Ctrl-C): still take the cluster down in `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = Settings()
     if subprocess.run([sys.executable, "-m", "localcluster", "up"], check=False).returncode:
         raise SystemExit("the local cluster did not come up")

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -400,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", metavar="REV", help="also run the operator of REV")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    # Stopped with SIGTERM (or Ctrl-C): still take the cluster down in `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     results = [run_load(f"this tree ({head})", REPO_ROOT, args.kwok_nodes, args.objects,
