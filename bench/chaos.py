@@ -492,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    # Stopped with SIGTERM (or Ctrl-C): still take the cluster down in `finally`.
+    # Stopped with SIGTERM (or Ctrl-C): still clean up in `finally` (the namespace, the
+    # cluster's stopped component, the in-cluster operator scaled back).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = Settings()
     if subprocess.run([sys.executable, "-m", "localcluster", "up"], check=False).returncode:
