@@ -205,7 +205,7 @@ def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int
 
 def check_serving(bundle: Bundle, workdir: Path, model_uri: str | None) -> None:
     bundle.run(["python", "-c", (
-        "import onnxruntime, numpy, orjson, prometheus_client, edgeml.serving.app, "
+        "import onnxruntime, numpy, orjson, httptools, prometheus_client, edgeml.serving.app, "
         "edgeml.serving.program, edgeml.serving.fetch, mlflow, mlflow.artifacts; "
         "from mlflow import MlflowClient; MlflowClient('http://127.0.0.1:9')"
     )])  # fmt: skip

@@ -1,36 +1,43 @@
-"""A minimal HTTP/1.1 server on asyncio's Protocol API, made for small JSON requests.
+"""The HTTP/1.1 server of `edgeml serve`: asyncio's Protocol API over llhttp's parser.
 
-Why not a framework: the server's own cost per request is a benchmark target (under
-150 µs above a do-nothing server), and a request here is a few hundred bytes of JSON
-answered in tens of microseconds, so parsing, routing and framing are most of the cost.
-This keeps one buffer per connection, parses headers once per request, writes each
-response with one `transport.write`, and supports what clients send: keep-alive
-(HTTP/1.1 default), pipelining (answered in order), Content-Length and chunked bodies,
-`Expect: 100-continue`, TCP_NODELAY. Bodies over the limit get 413 before they are read.
+Framing is llhttp's (Node.js's HTTP parser, through httptools): a well-kept parser, strict
+by default where requests are smuggled (RFC 9112 §6.3, §5.2). It refuses a request with
+both Content-Length and Transfer-Encoding, duplicate or malformed Content-Lengths,
+obsolete folded header lines, header names that are not tokens, control bytes in header
+values, bare LF line ends and chunk sizes that are not plain hex; each gets 400 and the
+connection is closed, so no byte after it is read as another request. On top of it this
+module adds what a parser leaves to its server: transfer codings other than `chunked`
+(501), HTTP versions other than 1.0 and 1.1 (505), a head over `MAX_HEADER_BYTES` (431),
+a body over the limit (413, before it is read when it declares its length), protocol
+upgrades (answered as plain HTTP/1.1, then the connection is closed), `Expect:
+100-continue`, and the deadlines: a client gets `header_timeout` to send a request head
+once it started one and `body_timeout` for the body (else 408 and close); a keep-alive
+connection idle for `idle_timeout` is closed; past `max_connections` a new connection gets
+503 and is closed.
 
-Framing is strict, because a lenient parser in front of or behind another is how
-requests are smuggled (RFC 9112 §6.3, §5.2): a request with both Content-Length and
-Transfer-Encoding, conflicting Content-Lengths, an obsolete folded header line, a
-header name that is not a token, a control byte in a header value or a chunk size that
-is not plain hex is refused with 400 and the connection is closed, so no byte after it
-is read as another request. A client gets `header_timeout` to send a request head once
-it started one, and `body_timeout` for the body (else 408 and close); a keep-alive
-connection idle for `idle_timeout` is closed; past `max_connections` a new connection
-gets 503 and is closed.
+Why llhttp and not a framework: the server's own cost per request is a benchmark target
+(docs/benchmarks.md), and a request here is a few hundred bytes of JSON answered in tens
+of microseconds. Measured in one run (bench/http_layers.py), our protocol on httptools
+served 1.7-1.8x the requests per second of the hand-written parser it replaced, which
+served 1.3x uvicorn's and 2.2x aiohttp.web's. So a connection keeps one parser, each
+response is written with one `transport.write`, keep-alive is the HTTP/1.1 default,
+pipelined requests are answered in order, TCP_NODELAY is set.
 
-A handler returns a `Response`, or an awaitable of one for work that must not run on
-the event loop; the connection reads no further request until it is answered.
+A handler returns a `Response`, or an awaitable of one for work that must not run on the
+event loop; the connection answers no further request until it is answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import socket
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import cast
+
+import httptools
 
 log = logging.getLogger("edgeml.serve.http")
 
@@ -39,13 +46,8 @@ HEAD, BODY, IDLE, BUSY = "the request head", "the request body", "idle", "busy"
 """What a connection waits for; the first two name a request's parts in a 408."""
 LINGER_SECONDS = 1.0
 """How long a connection that failed framing is drained before it is closed."""
-MAX_CHUNK_SIZE_DIGITS = 8
-"""A chunk size in at most 8 hex digits (4 GiB): anything longer is refused, not parsed."""
-# Regular expressions run in C: the checks cost about a microsecond a request.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-"""Control bytes no request head may hold (tab, CR and LF are checked apart)."""
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,%d}" % MAX_CHUNK_SIZE_DIGITS)
+MAX_PIPELINED = 32
+"""Complete requests queued behind the one being answered before reading pauses."""
 REASONS = {
     100: "Continue",
     200: "OK",
@@ -66,13 +68,15 @@ REASONS = {
 
 @dataclass(slots=True)
 class Request:
-    """One parsed request; header names are lower case, `query` is what follows `?`."""
+    """One framed request; header names are lower case, `query` is what follows `?`,
+    `keep_alive` whether the connection stays open after its answer."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
     query: str = ""
+    keep_alive: bool = True
 
 
 @dataclass(slots=True)
@@ -120,107 +124,141 @@ def _frame(response: Response, keep_alive: bool) -> bytes:
     return head + b"\r\n" + response.body
 
 
-@dataclass(slots=True)
-class _Head:
-    method: str
-    path: str
-    headers: dict[str, str]
-    keep_alive: bool
-    length: int  # -1: chunked
-    query: str = ""
-    continue_sent: bool = False
+class RequestReader:
+    """Frames requests out of one connection's bytes (llhttp), with this server's limits.
 
+    Pure framing, no I/O: `feed` takes the bytes as they arrive, split anywhere, and gives
+    the requests they complete, in order, plus the error that ends the stream if there is
+    one (the requests before it are still answered). After a request that does not keep
+    the connection alive, or after an error, nothing more is read.
+    """
 
-def _is_token(text: str) -> bool:
-    # Most names are letters, digits and hyphens: a C-speed check first, the regex after.
-    if text.isascii() and text.replace("-", "").isalnum():
-        return True
-    return _TOKEN.fullmatch(text) is not None
+    def __init__(self, max_body_bytes: int, max_head_bytes: int = MAX_HEADER_BYTES) -> None:
+        self.max_body_bytes = max_body_bytes
+        self.max_head_bytes = max_head_bytes
+        self._parser = httptools.HttpRequestParser(self)
+        self.phase = IDLE
+        """IDLE between requests, HEAD while a head is read, BODY while its body is."""
+        self.started = 0
+        """Requests begun on this connection so far (their heads' first bytes seen)."""
+        self.done = False
+        """Nothing more is read: the last request closes the connection, or framing failed."""
+        self.expects_continue = False
+        """The request being read asked for `100 Continue` and has not had it yet."""
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._field = b""
+        self._head_bytes = 0
+        self._body: list[bytes] = []
+        self._body_bytes = 0
+        self._upgrade = False
+        self._complete: list[Request] = []
 
+    def feed(self, data: bytes) -> tuple[list[Request], HttpError | None]:
+        """The requests `data` completes and, if framing failed, why (then `done`)."""
+        if self.done:
+            return [], None
+        error: HttpError | None = None
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # the upgrading request is complete and closes the connection (below)
+        except httptools.HttpParserCallbackError as exc:
+            context = exc.__context__
+            error = context if isinstance(context, HttpError) else HttpError(400, str(exc))
+        except httptools.HttpParserError as exc:
+            error = self._parser_error(exc)
+        complete, self._complete = self._complete, []
+        if complete and not complete[-1].keep_alive:
+            # What follows a closing request is never read as a request, error or not
+            # (llhttp refuses it: "Data after `Connection: close`").
+            self.done, error = True, None
+        elif error is not None:
+            self.done = True
+        return complete, error
 
-def parse_head(raw: bytes) -> _Head:
-    """The request line and headers (without the blank line); HttpError if malformed."""
-    text = raw.decode("latin-1")  # every byte decodes: the checks below decide
-    flat = text.replace("\r\n", "")
-    if not flat.isprintable():  # the common head is all printable: one C pass
-        if "\r" in flat or "\n" in flat:
-            raise HttpError(400, "a bare CR or LF in the request head")
-        if _CONTROL.search(flat) is not None:
-            raise HttpError(400, "the request head holds a control byte")
-    lines = text.split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        if len(parts) == 3 and parts[2].startswith("HTTP/"):
-            raise HttpError(505, f"unsupported protocol {parts[2]}")
-        raise HttpError(400, "malformed request line")
-    method, target, version = parts
-    if version not in ("HTTP/1.0", "HTTP/1.1") or not _is_token(method):
-        raise HttpError(400, "malformed request line")
-    if not target or "\t" in target:
-        raise HttpError(400, "malformed request target")
-    headers: dict[str, str] = {}
-    lengths: set[str] = set()
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t"):
-            raise HttpError(400, "obsolete line folding is not accepted")
-        name, sep, value = line.partition(":")
-        if not sep or not _is_token(name):
-            raise HttpError(400, f"malformed header line {line[:60]!r}")
-        key = name.lower()
-        value = value.strip(" \t")
-        if key == "content-length":
-            lengths.update(v.strip(" \t") for v in value.split(","))
-        elif key in headers and key == "transfer-encoding":
-            value = f"{headers[key]}, {value}"
-        headers[key] = value
-    connection = headers.get("connection", "").lower()
-    keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
-    path, _, query = target.partition("?")
-    if "transfer-encoding" in headers:
-        if lengths:
-            raise HttpError(400, "both Content-Length and Transfer-Encoding: refused")
-        if headers["transfer-encoding"].lower() != "chunked":
-            raise HttpError(501, f"unsupported transfer-encoding {headers['transfer-encoding']}")
-        length = -1
-    else:
-        if len(lengths) > 1:
-            raise HttpError(400, "conflicting content-length values")
-        raw_length = next(iter(lengths), "0")
-        if not raw_length.isdigit() or not raw_length.isascii() or len(raw_length) > 18:
-            raise HttpError(400, f"bad content-length {raw_length[:30]!r}")
-        length = int(raw_length)
-    return _Head(method, path, headers, keep_alive, length, query)
+    def continue_sent(self) -> None:
+        """The server answered `100 Continue` for the request being read."""
+        self.expects_continue = False
 
+    @staticmethod
+    def _parser_error(exc: httptools.HttpParserError) -> HttpError:
+        reason = str(exc) or type(exc).__name__
+        if "PRI" in reason:
+            return HttpError(505, "HTTP/2 is not served here; send HTTP/1.1")
+        return HttpError(400, f"malformed request: {reason}")
 
-def parse_chunked(buffer: bytearray, start: int, limit: int) -> tuple[bytes, int] | None:
-    """A chunked body starting at `start`: (body, end offset), or None if incomplete."""
-    body = bytearray()
-    position = start
-    while True:
-        line_end = buffer.find(b"\r\n", position)
-        if line_end < 0:
-            if len(buffer) - position > 1024:
-                raise HttpError(400, "malformed chunk size line")
-            return None
-        size_text = bytes(buffer[position:line_end]).split(b";", 1)[0].rstrip(b" \t")
-        if _HEX.fullmatch(size_text) is None:
-            raise HttpError(400, "malformed chunk size")
-        size = int(size_text, 16)
-        if len(body) + size > limit:
-            raise HttpError(413, f"the request body is over the limit of {limit} bytes")
-        data_start = line_end + 2
-        if size == 0:
-            # Trailers are not used; skip them up to the blank line.
-            end = buffer.find(b"\r\n\r\n", line_end)
-            if end < 0:
-                return None
-            return bytes(body), end + 4
-        if len(buffer) < data_start + size + 2:
-            return None
-        if buffer[data_start + size : data_start + size + 2] != b"\r\n":
-            raise HttpError(400, "a chunk is not followed by CRLF")
-        body += buffer[data_start : data_start + size]
-        position = data_start + size + 2
+    # --- llhttp's callbacks (called from feed_data) -----------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.phase = HEAD
+        self.started += 1
+        self._url = b""
+        self._headers = {}
+        self._field = b""
+        self._head_bytes = 0
+        self._body = []
+        self._body_bytes = 0
+        self._upgrade = False
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > self.max_head_bytes:
+            raise HttpError(431, f"the request head is over {self.max_head_bytes} bytes")
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        if key == "transfer-encoding" and key in self._headers:
+            text = f"{self._headers[key]}, {text}"
+        self._headers[key] = text
+
+    def on_headers_complete(self) -> None:
+        parser, headers = self._parser, self._headers
+        version = parser.get_http_version()
+        if version not in ("1.0", "1.1"):
+            raise HttpError(505, f"unsupported protocol HTTP/{version}")
+        coding = headers.get("transfer-encoding")
+        if coding is not None and coding.lower() != "chunked":
+            raise HttpError(501, f"unsupported transfer-encoding {coding[:60]}")
+        length = int(headers.get("content-length", "0"))  # llhttp checked its digits
+        if length > self.max_body_bytes:
+            raise HttpError(
+                413, f"the request body is {length} bytes, over the limit of {self.max_body_bytes}"
+            )
+        self._upgrade = parser.should_upgrade()
+        if self._upgrade and (length or coding is not None):
+            # llhttp would skip such a body: refuse rather than answer without it.
+            raise HttpError(400, "a request asking to upgrade the protocol may not carry a body")
+        self.phase = BODY
+        self.expects_continue = (
+            (length > 0 or coding is not None)
+            and version == "1.1"
+            and headers.get("expect", "").lower() == "100-continue"
+        )
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self.max_body_bytes:
+            raise HttpError(
+                413, f"the request body is over the limit of {self.max_body_bytes} bytes"
+            )
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        target = self._url.decode("latin-1")
+        path, _, query = target.partition("?")
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        keep_alive = self._parser.should_keep_alive() and not self._upgrade
+        method = self._parser.get_method().decode("latin-1")
+        self._complete.append(Request(method, path, self._headers, body, query, keep_alive))
+        self.phase = IDLE
+        self.expects_continue = False
 
 
 class HttpServer:
@@ -302,23 +340,25 @@ class HttpServer:
 
 
 class _Connection(asyncio.Protocol):
-    """One client connection: a buffer, the head of the request being read, its state."""
+    """One client connection: its reader, the requests waiting for an answer, its state."""
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.head: _Head | None = None
-        self.body_start = 0
+        self.reader = RequestReader(server.max_body_bytes)
+        self.queue: deque[Request] = deque()
+        """Requests framed and not answered yet (pipelined behind the one being answered)."""
+        self.error: HttpError | None = None
+        """The framing error to answer once the requests before it are answered."""
         self.busy = False
         self._pending: asyncio.Future[None] | None = None
         self.phase: tuple[str, int] = (IDLE, 0)
         """What the connection waits for (HEAD, BODY, IDLE; BUSY while answering), and
         for which request; `phase_since` is when that began (the sweep's deadlines)."""
         self.phase_since = 0.0
-        self.requests = 0
-        """Requests framed on this connection so far."""
         self.failed = False
+        self._write_paused = False
+        self._reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport; not always an asyncio.Transport subclass (uvloop's is not).
@@ -346,14 +386,11 @@ class _Connection(asyncio.Protocol):
     def _mark(self) -> None:
         """Note what the connection now waits for; a deadline runs from the start of its
         head, body or idle spell, so more bytes of the same head do not extend it."""
-        if self.busy or self.failed:
-            phase = (BUSY, self.requests)
-        elif self.head is not None:
-            phase = (BODY, self.requests)
-        elif self.buffer:
-            phase = (HEAD, self.requests)
+        reader = self.reader
+        if self.busy or self.failed or self.queue:
+            phase = (BUSY, reader.started)
         else:
-            phase = (IDLE, self.requests)
+            phase = (reader.phase, reader.started)
         if phase != self.phase:
             self.phase = phase
             loop = self.server.loop
@@ -370,16 +407,33 @@ class _Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         # The client is not reading its responses: stop reading its requests.
-        if self.transport is not None:
-            self.transport.pause_reading()
+        self._write_paused = True
+        self._update_reading()
 
     def resume_writing(self) -> None:
-        if self.transport is not None:
-            self.transport.resume_reading()
+        self._write_paused = False
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        """Read while the client reads its answers and few requests are queued."""
+        transport = self.transport
+        pause = self._write_paused or len(self.queue) >= MAX_PIPELINED
+        if transport is None or pause == self._reading_paused:
+            return
+        self._reading_paused = pause
+        if pause:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
 
     def close_if_idle(self) -> None:
         """Close now unless a request is being read or answered."""
-        if self.transport is not None and not self.busy and not self.buffer:
+        if (
+            self.transport is not None
+            and not self.busy
+            and not self.queue
+            and self.reader.phase == IDLE
+        ):
             self.transport.close()
 
     def abort(self) -> None:
@@ -388,24 +442,30 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
-        if self.failed:
+        if self.failed or self.error is not None:
             return  # after a framing error nothing more is read as a request
-        self.buffer += data
+        requests, error = self.reader.feed(data)
+        if requests:
+            self.queue.extend(requests)
+        self.error = error
         if not self.busy:
-            self._serve_buffered()
-            self._mark()
+            self._serve_queued()
+        self._update_reading()
+        self._mark()
 
     def _fail(self, error: HttpError) -> None:
         """Answer a framing error and close. The rest of the client's bytes are read and
         dropped for a moment first (a lingering close): closing with them unread would
         reset the connection and could destroy the answer before the client reads it."""
         self.failed = True
-        self.buffer.clear()
-        self.head = None
+        self.queue.clear()
         self._mark()
         transport = self.transport
         if transport is None:
             return
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
         transport.write(error_response_bytes(error.status, error.message))
         if transport.can_write_eof():
             transport.write_eof()
@@ -416,61 +476,12 @@ class _Connection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         return None  # the client is done: close (after what is still being written)
 
-    def _next_request(self) -> tuple[Request, bool] | None:
-        """The next complete request in the buffer (and keep-alive), or None for now."""
-        buffer = self.buffer
-        if self.head is None:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buffer) > MAX_HEADER_BYTES:
-                    raise HttpError(431, f"the request head is over {MAX_HEADER_BYTES} bytes")
-                return None
-            self.head = parse_head(bytes(buffer[:end]))
-            self.body_start = end + 4
-            if self.head.length > self.server.max_body_bytes:
-                raise HttpError(
-                    413,
-                    f"the request body is {self.head.length} bytes, over the limit of "
-                    f"{self.server.max_body_bytes}",
-                )
-        head = self.head
-        if head.length >= 0:
-            end = self.body_start + head.length
-            if len(buffer) < end:
-                self._maybe_continue(head)
-                return None
-            body = bytes(buffer[self.body_start : end])
-        else:
-            parsed = parse_chunked(buffer, self.body_start, self.server.max_body_bytes)
-            if parsed is None:
-                self._maybe_continue(head)
-                return None
-            body, end = parsed
-        del buffer[:end]
-        self.head = None
-        self.requests += 1
-        return Request(head.method, head.path, head.headers, body, head.query), head.keep_alive
-
-    def _maybe_continue(self, head: _Head) -> None:
-        if (
-            not head.continue_sent
-            and self.transport is not None
-            and head.headers.get("expect", "").lower() == "100-continue"
-        ):
-            head.continue_sent = True
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-
-    def _serve_buffered(self) -> None:
-        server = self.server
-        while self.transport is not None and not self.busy and self.buffer and not self.failed:
-            try:
-                parsed = self._next_request()
-            except HttpError as error:
-                self._fail(error)
-                return
-            if parsed is None:
-                return
-            request, keep_alive = parsed
+    def _serve_queued(self) -> None:
+        """Answer the queued requests in order until one must wait, then the framing
+        error if one ended the stream, then `100 Continue` if the next body waits on it."""
+        server, queue = self.server, self.queue
+        while queue and self.transport is not None and not self.busy and not self.failed:
+            request = queue.popleft()
             server.in_flight += 1
             try:
                 result = server.handler(request)
@@ -479,12 +490,19 @@ class _Connection(asyncio.Protocol):
                 result = Response(500, b'{"error":"internal server error"}')
             if isinstance(result, Response):
                 server.in_flight -= 1
-                self._write(result, keep_alive)
+                self._write(result, request.keep_alive)
             else:
                 self.busy = True
                 self._mark()
-                self._pending = asyncio.ensure_future(self._finish(result, keep_alive))
+                self._pending = asyncio.ensure_future(self._finish(result, request.keep_alive))
                 return
+        if self.busy or self.failed or self.transport is None or self.transport.is_closing():
+            return
+        if self.error is not None:
+            self._fail(self.error)
+        elif self.reader.expects_continue:
+            self.reader.continue_sent()
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     async def _finish(self, pending: Awaitable[Response], keep_alive: bool) -> None:
         try:
@@ -496,7 +514,8 @@ class _Connection(asyncio.Protocol):
             self.server.in_flight -= 1
         self.busy = False
         self._write(response, keep_alive)
-        self._serve_buffered()
+        self._serve_queued()
+        self._update_reading()
         self._mark()
 
     def _write(self, response: Response, keep_alive: bool) -> None:
@@ -506,4 +525,5 @@ class _Connection(asyncio.Protocol):
         keep_alive = keep_alive and not self.server.closing
         transport.write(_frame(response, keep_alive))
         if not keep_alive:
+            self.queue.clear()
             transport.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +52,7 @@ ORT_DATATYPES = {
 }
 
 _NUMPY_OPTION = orjson.OPT_SERIALIZE_NUMPY
+_ALL = np.logical_and.reduce
 
 
 class RequestError(Exception):
@@ -76,9 +77,11 @@ class TensorSpec:
         return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
 
 
-@dataclass(frozen=True)
-class InferRequest:
-    """A validated inference request: arrays ready for the session, and what to return."""
+class InferRequest(NamedTuple):
+    """A validated inference request: arrays ready for the session, and what to return.
+
+    A NamedTuple, not a frozen dataclass: made once per request, and a frozen dataclass's
+    `__init__` sets each field through `object.__setattr__`."""
 
     id: str | None
     inputs: dict[str, npt.NDArray[Any]]
@@ -243,7 +246,8 @@ def _parse_input(
     target = dtypes[name]
     if array.dtype != target:
         array = array.astype(target)
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
+    # The ufuncs themselves: ndarray.all() goes through a Python wrapper (~1 µs a request).
+    if array.dtype.kind == "f" and not _ALL(np.isfinite(array), axis=None):
         raise RequestError(400, f"input '{name}' holds null, NaN or infinite values")
     return array.reshape(shape), used
 

@@ -1,12 +1,21 @@
-"""The serving metrics: feedback as summable counters, and the flat snapshot of all counts."""
+"""The serving metrics: requests and latency as prometheus-client would expose them,
+feedback as summable counters, and the flat snapshot of all counts."""
 
 from __future__ import annotations
 
 import numpy as np
-from prometheus_client import generate_latest
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from edgeml.serving.feedback import Judgement
-from edgeml.serving.metrics import MAX_FEEDBACK_LABELS, OTHER_LABEL, ServingMetrics
+from edgeml.serving.metrics import (
+    LATENCY_BUCKETS,
+    MAX_FEEDBACK_LABELS,
+    OTHER_LABEL,
+    ServingMetrics,
+)
 
 
 def test_feedback_is_exposed_as_counters_only() -> None:
@@ -62,3 +71,47 @@ def test_a_reset_counts_feedback_for_the_new_version_from_zero() -> None:
     text = generate_latest(metrics.registry).decode()
     assert 'edgeml_serve_feedback_total{model="m",version="2"} 0.0' in text
     assert 'version="1"} 1.0' not in text.split("edgeml_serve_feedback_total")[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=2, allow_nan=False), max_size=40))
+def test_request_latency_is_exposed_as_prometheus_client_would(values: list[float]) -> None:
+    ours = ServingMetrics("m", "1")
+    theirs = CollectorRegistry()
+    histogram = Histogram(
+        "edgeml_serve_request_duration_seconds", "", ["model", "version"],
+        buckets=LATENCY_BUCKETS, registry=theirs,
+    )  # fmt: skip
+    child = histogram.labels("m", "1")
+    for value in values:
+        ours.latency_child.observe(value)
+        child.observe(value)
+
+    def samples(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
+        return {
+            (s.name, s.labels.get("le", "")): s.value
+            for family in registry.collect()
+            if family.name == "edgeml_serve_request_duration_seconds"
+            for s in family.samples
+            if not s.name.endswith("_created")
+        }
+
+    assert samples(ours.registry) == pytest.approx(samples(theirs))
+
+
+def test_requests_are_counted_per_outcome_and_version_and_rows_by_the_bound_version() -> None:
+    metrics = ServingMetrics("m", "1")
+    metrics.ok.inc()
+    metrics.batch_child.observe(3)
+    metrics.bind("2")
+    metrics.ok.inc()
+    metrics.client_error.inc()
+    metrics.batch_child.observe(5)
+    text = generate_latest(metrics.registry).decode()
+    assert 'edgeml_serve_requests_total{model="m",outcome="ok",version="1"} 1.0' in text
+    assert 'edgeml_serve_requests_total{model="m",outcome="ok",version="2"} 1.0' in text
+    assert 'edgeml_serve_requests_total{model="m",outcome="client_error",version="2"} 1.0' in text
+    assert 'edgeml_serve_requests_total{model="m",outcome="server_error",version="2"} 0.0' in text
+    assert 'edgeml_serve_batch_rows_bucket{le="4.0",model="m",version="1"} 1.0' in text
+    assert 'edgeml_serve_batch_rows_bucket{le="4.0",model="m",version="2"} 0.0' in text
+    assert metrics.rows_predicted() == 5
