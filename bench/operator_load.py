@@ -23,10 +23,12 @@ which is not on this machine) and DriftPolicy i (Alert only) watching it. Then:
 
 `--compare REV` runs the same load again with the operator from git revision REV (a
 temporary worktree), on a fresh throwaway cluster, so both are measured in one run on
-the same machine. Results go to stdout and the `operator-load` section of
-docs/benchmarks.md.
+the same machine; `--with-env KEY=VALUE` (repeatable) runs this tree's operator again
+with those environment variables set (allocator settings, say). Results go to stdout
+and the `operator-load` section of docs/benchmarks.md.
 
-    PYTHONPATH=hack:operator:tests .venv/bin/python bench/operator_load.py [--compare REV]
+    PYTHONPATH=hack:operator:tests .venv/bin/python bench/operator_load.py \
+        [--compare REV] [--with-env MALLOC_ARENA_MAX=2]
 """
 
 from __future__ import annotations
@@ -274,7 +276,12 @@ def label_sites(core: client.CoreV1Api, nodes: list[str]) -> int:
 
 
 def run_load(
-    label: str, operator_src: Path, kwok_nodes: int, objects: int, rest_seconds: int
+    label: str,
+    operator_src: Path,
+    kwok_nodes: int,
+    objects: int,
+    rest_seconds: int,
+    extra_env: dict[str, str] | None = None,
 ) -> Result:
     say(f"== {label}: the operator from {operator_src}")
     with throwaway_cluster() as (env, settings):
@@ -300,7 +307,7 @@ def run_load(
         operator = OperatorProcess(
             settings.kubeconfig, NAMESPACE, log,
             env={"EDGEML_MLFLOW_TRACKING_URI": settings.mlflow_uri,
-                 "PYTHONPATH": str(operator_src / "operator")},
+                 "PYTHONPATH": str(operator_src / "operator"), **(extra_env or {})},
         )  # fmt: skip
         operator.start()
         result = Result(label, objects, len(names))
@@ -399,14 +406,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--rest-seconds", type=int, default=120)
     parser.add_argument("--compare", metavar="REV", help="also run the operator of REV")
+    parser.add_argument("--with-env", metavar="KEY=VALUE", action="append", default=[],
+                        help="also run this tree's operator with these variables set "
+                        "(say MALLOC_ARENA_MAX=2)")  # fmt: skip
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    extra = dict(pair.split("=", 1) for pair in args.with_env)
     # Stopped with SIGTERM (or Ctrl-C): still take the cluster down in `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     results = [run_load(f"this tree ({head})", REPO_ROOT, args.kwok_nodes, args.objects,
                         args.rest_seconds)]  # fmt: skip
+    if extra:
+        settings = " ".join(f"{k}={v}" for k, v in extra.items())
+        results.append(run_load(f"this tree ({head}), {settings}", REPO_ROOT, args.kwok_nodes,
+                                args.objects, args.rest_seconds, extra))  # fmt: skip
     if args.compare:
         with worktree(args.compare) as src:
             results.append(run_load(f"{args.compare}", src, args.kwok_nodes, args.objects,

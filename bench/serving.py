@@ -693,6 +693,17 @@ class Running:
         return " / ".join(line.strip() for line in lines[-2:])
 
 
+CLIENT_CPUS: set[int] = set()
+SERVER_CPUS: set[int] = set()
+"""Where the client and the servers run (both empty: placement left to the scheduler)."""
+
+
+def _pin_server() -> None:
+    """preexec_fn of every server and of the in-process row: the CPUs the client is not on."""
+    if SERVER_CPUS:
+        os.sched_setaffinity(0, SERVER_CPUS)
+
+
 def start(server: Server, model: Prepared, workdir: Path, tag: str = "") -> Running:
     """Launch `server` for `model` (the caller waits for it and stops it)."""
     port = _free_port()
@@ -706,6 +717,7 @@ def start(server: Server, model: Prepared, workdir: Path, tag: str = "") -> Runn
             env={**os.environ, **launch.env},
             cwd=launch.cwd,
             start_new_session=True,
+            preexec_fn=_pin_server,
         )
     return Running(process, port, launch, log_path)
 
@@ -799,7 +811,7 @@ def in_process(model: Prepared, requests: int) -> Result:
         [sys.executable, str(Path(__file__).resolve()), "--in-process", str(model.onnx_path),
          str(requests * 10)],
         capture_output=True, text=True, check=False,
-        env={**os.environ, "BENCH_ROW": json.dumps(model.row)},
+        env={**os.environ, "BENCH_ROW": json.dumps(model.row)}, preexec_fn=_pin_server,
     )  # fmt: skip
     if done.returncode != 0:
         return Result(error=done.stderr.strip().splitlines()[-1])
@@ -901,7 +913,7 @@ def render(
         "",
         f"Measured {when:%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPUs (loopback, one "
         f"client process), load average {loads[0]:.2f} before and {loads[1]:.2f} after; "
-        f"command: `{command}`.",
+        f"command: `{command}`. {_placement()}",
         "",
         f"Single-row requests, 10 float features. Latency: {args.requests:,} sequential "
         f"requests on one keep-alive connection after {WARMUP} warm-up ones (p50 / p99 µs). "
@@ -963,6 +975,20 @@ def render(
     return "\n".join(lines) + "\n"
 
 
+def _placement() -> str:
+    if not CLIENT_CPUS:
+        return "CPU placement left to the scheduler (`--no-pin`)."
+    client = ", ".join(map(str, sorted(CLIENT_CPUS)))
+    servers = ", ".join(map(str, sorted(SERVER_CPUS)))
+    return (
+        f"The client runs on CPU {client} and every server on CPU {servers}, as a client on "
+        "its own machine would: left to itself this VM's scheduler put the light do-nothing "
+        "server on the client's CPU (p50 14 µs, no wake-up across CPUs) and a busier server "
+        "on the other one (a wake-up across vCPUs costs tens of µs here), so floor and "
+        "server were measured under unlike conditions."
+    )
+
+
 def write_section(section: str, begin: str = BEGIN, end: str = END) -> None:
     """Replace (or append) a section of docs/benchmarks.md, bench:serving by default."""
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
@@ -982,6 +1008,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="+", default=[], choices=[s.key for s in SERVERS[2:]],
                         help="peers to leave out (recorded as skipped)")  # fmt: skip
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="leave CPU placement to the scheduler (default: the client on "
+                        "the first CPU, the servers on the others)")  # fmt: skip
     parser.add_argument("--floor-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--in-process", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -990,6 +1019,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.in_process is not None:
         return run_in_process(args.in_process[0], int(args.in_process[1]))
 
+    cpus = sorted(os.sched_getaffinity(0))
+    if not args.no_pin and len(cpus) > 1:
+        CLIENT_CPUS.add(cpus[0])
+        SERVER_CPUS.update(cpus[1:])
+        os.sched_setaffinity(0, CLIENT_CPUS)
     command = " ".join([".venv/bin/python", "bench/serving.py", *sys.argv[1:]])
     when = datetime.now(UTC)
     load_before = os.getloadavg()[0]

@@ -48,6 +48,12 @@ LINGER_SECONDS = 1.0
 """How long a connection that failed framing is drained before it is closed."""
 MAX_PIPELINED = 32
 """Complete requests queued behind the one being answered before reading pauses."""
+HEAD_SLICE = 4096
+"""Bytes fed to the parser at a time while a head is read: the head limit is counted per
+slice (llhttp hands a header to us only once its line is complete), so it holds to
+within a slice however the head is trickled or however long one line is."""
+ABORT_AFTER_CLOSE_SECONDS = 10.0
+"""A connection closed with answers its client never reads is aborted after this long."""
 REASONS = {
     100: "Continue",
     200: "OK",
@@ -109,7 +115,8 @@ def error_response_bytes(status: int, message: str) -> bytes:
     return _frame(Response(status, body), keep_alive=False)
 
 
-def _frame(response: Response, keep_alive: bool) -> bytes:
+def _frame(response: Response, keep_alive: bool, body: bool = True) -> bytes:
+    """The response's bytes; without its body (its length still said) to a HEAD request."""
     status = response.status
     head = b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n" % (
         status,
@@ -121,7 +128,7 @@ def _frame(response: Response, keep_alive: bool) -> bytes:
         head += f"{name}: {value}\r\n".encode("latin-1")
     if not keep_alive:
         head += b"connection: close\r\n"
-    return head + b"\r\n" + response.body
+    return head + b"\r\n" + response.body if body else head + b"\r\n"
 
 
 class RequestReader:
@@ -147,10 +154,11 @@ class RequestReader:
         """The request being read asked for `100 Continue` and has not had it yet."""
         self._url = b""
         self._headers: dict[str, str] = {}
-        self._field = b""
         self._head_bytes = 0
         self._body: list[bytes] = []
         self._body_bytes = 0
+        self._wire_bytes = 0
+        self._chunked = False
         self._upgrade = False
         self._complete: list[Request] = []
 
@@ -160,7 +168,15 @@ class RequestReader:
             return [], None
         error: HttpError | None = None
         try:
-            self._parser.feed_data(data)
+            if len(data) <= HEAD_SLICE:
+                self._feed(data)
+            else:
+                view, offset = memoryview(data), 0
+                while offset < len(view):
+                    # A body is fed whole; a head (or what may start one) a slice at a time.
+                    end = len(view) if self.phase == BODY else offset + HEAD_SLICE
+                    self._feed(view[offset:end])
+                    offset = end
         except httptools.HttpParserUpgrade:
             pass  # the upgrading request is complete and closes the connection (below)
         except httptools.HttpParserCallbackError as exc:
@@ -168,6 +184,8 @@ class RequestReader:
             error = context if isinstance(context, HttpError) else HttpError(400, str(exc))
         except httptools.HttpParserError as exc:
             error = self._parser_error(exc)
+        except HttpError as exc:  # a limit counted between the parser's calls
+            error = exc
         complete, self._complete = self._complete, []
         if complete and not complete[-1].keep_alive:
             # What follows a closing request is never read as a request, error or not
@@ -176,6 +194,21 @@ class RequestReader:
         elif error is not None:
             self.done = True
         return complete, error
+
+    def _feed(self, piece: bytes | memoryview) -> None:
+        self._parser.feed_data(piece)
+        # What a head or a chunked body's framing (chunk lines, trailers) cost on the wire,
+        # counted here because llhttp buffers a header line until it is complete.
+        if self.phase == HEAD:
+            self._head_bytes += len(piece)  # since on_message_begin, or all of this piece
+            if self._head_bytes > self.max_head_bytes:
+                raise HttpError(431, f"the request head is over {self.max_head_bytes} bytes")
+        elif self.phase == BODY and self._chunked:
+            self._wire_bytes += len(piece)
+            if self._wire_bytes > self.max_body_bytes + self.max_head_bytes:
+                raise HttpError(
+                    413, f"the request body is over the limit of {self.max_body_bytes} bytes"
+                )
 
     def continue_sent(self) -> None:
         """The server answered `100 Continue` for the request being read."""
@@ -195,25 +228,21 @@ class RequestReader:
         self.started += 1
         self._url = b""
         self._headers = {}
-        self._field = b""
         self._head_bytes = 0
         self._body = []
         self._body_bytes = 0
+        self._wire_bytes = 0
+        self._chunked = False
         self._upgrade = False
 
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > self.max_head_bytes:
-            raise HttpError(431, f"the request head is over {self.max_head_bytes} bytes")
-
     def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)
+        if self.phase == BODY:
+            return  # a trailer field: never merged into the head that was checked
         key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
+        text = value.decode("latin-1").rstrip(" \t")  # llhttp keeps trailing whitespace
         if key == "transfer-encoding" and key in self._headers:
             text = f"{self._headers[key]}, {text}"
         self._headers[key] = text
@@ -226,6 +255,10 @@ class RequestReader:
         coding = headers.get("transfer-encoding")
         if coding is not None and coding.lower() != "chunked":
             raise HttpError(501, f"unsupported transfer-encoding {coding[:60]}")
+        if coding is not None and version == "1.0":
+            # RFC 9112 §6.1: an HTTP/1.0 peer may frame it differently; refuse, then close.
+            raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")
+        self._chunked = coding is not None
         length = int(headers.get("content-length", "0"))  # llhttp checked its digits
         if length > self.max_body_bytes:
             raise HttpError(
@@ -387,8 +420,10 @@ class _Connection(asyncio.Protocol):
         """Note what the connection now waits for; a deadline runs from the start of its
         head, body or idle spell, so more bytes of the same head do not extend it."""
         reader = self.reader
-        if self.busy or self.failed or self.queue:
+        if self.busy or self.failed or (self.queue and not self._write_paused):
             phase = (BUSY, reader.started)
+        elif self._write_paused:
+            phase = (IDLE, reader.started)  # its client reads nothing: the idle deadline runs
         else:
             phase = (reader.phase, reader.started)
         if phase != self.phase:
@@ -401,23 +436,32 @@ class _Connection(asyncio.Protocol):
         if self.transport is None or self.busy or self.failed:
             return
         if what == IDLE:
-            self.transport.close()  # idle keep-alive: nothing to answer
+            self._close()  # idle keep-alive: nothing to answer
         else:
             self._fail(HttpError(408, f"{what} was not received in time"))
 
     def pause_writing(self) -> None:
-        # The client is not reading its responses: stop reading its requests.
+        # The client is not reading its responses: stop reading and answering its requests.
         self._write_paused = True
         self._update_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if not self.busy:
+            self._serve_queued()
         self._update_reading()
+        self._mark()
 
     def _update_reading(self) -> None:
-        """Read while the client reads its answers and few requests are queued."""
+        """Read while the client reads its answers and little is queued (in requests and
+        in body bytes); after a framing error, keep draining for the lingering close."""
         transport = self.transport
-        pause = self._write_paused or len(self.queue) >= MAX_PIPELINED
+        queue = self.queue
+        pause = not self.failed and (
+            self._write_paused
+            or len(queue) >= MAX_PIPELINED
+            or (bool(queue) and sum(len(r.body) for r in queue) > self.server.max_body_bytes)
+        )
         if transport is None or pause == self._reading_paused:
             return
         self._reading_paused = pause
@@ -440,6 +484,18 @@ class _Connection(asyncio.Protocol):
         """Close at once."""
         if self.transport is not None:
             self.transport.abort()
+
+    def _close(self) -> None:
+        """Close after what is being written, or abort if the client never reads it."""
+        transport = self.transport
+        if transport is None:
+            return
+        transport.close()
+        asyncio.get_running_loop().call_later(ABORT_AFTER_CLOSE_SECONDS, self._abort_if, transport)
+
+    def _abort_if(self, transport: asyncio.Transport) -> None:
+        if self.transport is transport:
+            transport.abort()
 
     def data_received(self, data: bytes) -> None:
         if self.failed or self.error is not None:
@@ -469,9 +525,9 @@ class _Connection(asyncio.Protocol):
         transport.write(error_response_bytes(error.status, error.message))
         if transport.can_write_eof():
             transport.write_eof()
-            asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
+            asyncio.get_running_loop().call_later(LINGER_SECONDS, self._close)
         else:
-            transport.close()
+            self._close()
 
     def eof_received(self) -> bool | None:
         return None  # the client is done: close (after what is still being written)
@@ -480,7 +536,10 @@ class _Connection(asyncio.Protocol):
         """Answer the queued requests in order until one must wait, then the framing
         error if one ended the stream, then `100 Continue` if the next body waits on it."""
         server, queue = self.server, self.queue
-        while queue and self.transport is not None and not self.busy and not self.failed:
+        while queue and not self.busy and not self.failed and not self._write_paused:
+            if self.transport is None or self.transport.is_closing():
+                queue.clear()  # the client went away: nobody will read these answers
+                return
             request = queue.popleft()
             server.in_flight += 1
             try:
@@ -490,13 +549,19 @@ class _Connection(asyncio.Protocol):
                 result = Response(500, b'{"error":"internal server error"}')
             if isinstance(result, Response):
                 server.in_flight -= 1
-                self._write(result, request.keep_alive)
+                self._write(result, request)
             else:
                 self.busy = True
                 self._mark()
-                self._pending = asyncio.ensure_future(self._finish(result, request.keep_alive))
+                self._pending = asyncio.ensure_future(self._finish(result, request))
                 return
-        if self.busy or self.failed or self.transport is None or self.transport.is_closing():
+        if (
+            self.busy
+            or self.failed
+            or self.queue
+            or self.transport is None
+            or self.transport.is_closing()
+        ):
             return
         if self.error is not None:
             self._fail(self.error)
@@ -504,7 +569,7 @@ class _Connection(asyncio.Protocol):
             self.reader.continue_sent()
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
-    async def _finish(self, pending: Awaitable[Response], keep_alive: bool) -> None:
+    async def _finish(self, pending: Awaitable[Response], request: Request) -> None:
         try:
             response = await pending
         except Exception:
@@ -513,17 +578,17 @@ class _Connection(asyncio.Protocol):
         finally:
             self.server.in_flight -= 1
         self.busy = False
-        self._write(response, keep_alive)
+        self._write(response, request)
         self._serve_queued()
         self._update_reading()
         self._mark()
 
-    def _write(self, response: Response, keep_alive: bool) -> None:
+    def _write(self, response: Response, request: Request) -> None:
         transport = self.transport
         if transport is None:
             return
-        keep_alive = keep_alive and not self.server.closing
-        transport.write(_frame(response, keep_alive))
+        keep_alive = request.keep_alive and not self.server.closing
+        transport.write(_frame(response, keep_alive, request.method != "HEAD"))
         if not keep_alive:
             self.queue.clear()
-            transport.close()
+            self._close()

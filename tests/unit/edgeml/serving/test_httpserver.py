@@ -254,6 +254,80 @@ def test_expect_100_continue_gets_100_before_the_body_is_sent(
     assert b'"body": 3' in data
 
 
+def test_a_head_trickled_in_pieces_or_one_endless_line_gets_431(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve()
+    for start in (b"GET / HTTP/1.1\r\nX: ", b"GET / HTTP/1.1\r\nX-"):
+        with running.connect() as sock:
+            sock.sendall(start)
+            try:
+                for _ in range(80):  # 80 KiB of one header line that never ends
+                    sock.sendall(b"a" * 1024)
+            except OSError:
+                pass  # refused and closed before the end: the point
+            data = _read_all(sock)
+        assert _statuses(data) == [431], data
+
+
+def test_http10_with_transfer_encoding_is_refused(serve: Callable[..., Running]) -> None:
+    running = serve()
+    with running.connect() as sock:
+        sock.sendall(
+            b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"0\r\n\r\nGET /ok HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        )
+        data = _read_all(sock)
+    assert _statuses(data) == [400], data
+    assert b"HTTP/1.0" in data
+
+
+def test_an_answer_to_head_has_no_body_and_the_next_answer_follows_it(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve()
+    with running.connect() as sock:
+        sock.sendall(b"HEAD /h HTTP/1.1\r\n\r\n" + CLOSE)
+        data = _read_all(sock)
+    first, _, rest = data.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200")
+    assert b"content-length: " in first
+    assert rest.startswith(b"HTTP/1.1 200"), data  # no body between the two
+    assert _statuses(data) == [200, 200]
+
+
+def test_many_pipelined_slow_requests_are_answered_in_order(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve()
+    with running.connect() as sock:
+        sock.sendall(b"".join(b"GET /later/%d HTTP/1.1\r\n\r\n" % i for i in range(40)) + CLOSE)
+        data = _read_all(sock, timeout=10)
+    assert _statuses(data) == [200] * 41
+    assert re.findall(rb"/later/(\d+)", data) == [b"%d" % i for i in range(40)]
+
+
+def test_100_continue_waits_for_the_answer_of_a_request_before_it(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve()
+    with running.connect() as sock:
+        sock.sendall(
+            b"GET /later/first HTTP/1.1\r\n\r\n"
+            b"POST /e HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
+        )
+        sock.settimeout(5)
+        data = b""
+        while b"100 Continue" not in data:
+            chunk = sock.recv(4096)
+            assert chunk, data
+            data += chunk
+        assert data.index(b"/later/first") < data.index(b"100 Continue")
+        sock.sendall(b"abc" + CLOSE)
+        data += _read_all(sock)
+    assert _statuses(data) == [200, 100, 200, 200]
+
+
 def test_a_request_sent_one_byte_at_a_time_is_answered(serve: Callable[..., Running]) -> None:
     running = serve()
     request = b"POST /slow HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
@@ -418,3 +492,41 @@ def test_the_reader_frames_a_request_fed_one_byte_at_a_time() -> None:
     ]
     assert reader.phase == "idle"
     assert reader.started == 2
+
+
+def test_the_reader_keeps_trailers_out_of_the_head_and_trims_header_values() -> None:
+    reader = RequestReader(1024)
+    requests, error = reader.feed(
+        b"POST /t HTTP/1.1\r\nTransfer-Encoding: chunked \r\nX-Id: 7 \t\r\n\r\n"
+        b"5\r\nhello\r\n0\r\nInference-Header-Content-Length: 3\r\nX-Id: 8\r\n\r\n"
+    )
+    assert error is None
+    (request,) = requests
+    assert request.body == b"hello"
+    assert request.headers == {"transfer-encoding": "chunked", "x-id": "7"}
+    reader = RequestReader(1024)
+    requests, error = reader.feed(
+        b"POST /e HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue  \r\n\r\n"
+    )
+    assert (requests, error) == ([], None)
+    assert reader.expects_continue
+
+
+@pytest.mark.parametrize("piece", [1, 1000, 5000, 70000])
+def test_the_reader_refuses_a_head_over_the_limit_however_it_arrives(piece: int) -> None:
+    reader = RequestReader(1024, max_head_bytes=16384)
+    stream = b"GET / HTTP/1.1\r\nX: " + b"a" * 40000
+    errors = [reader.feed(stream[i : i + piece])[1] for i in range(0, len(stream), piece)]
+    statuses = {error.status for error in errors if error is not None}
+    assert statuses == {431}
+    assert reader.done
+
+
+def test_the_reader_bounds_the_framing_of_a_chunked_body() -> None:
+    reader = RequestReader(1024, max_head_bytes=1024)
+    requests, error = reader.feed(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;" + b"e" * 5000
+    )
+    assert requests == []
+    assert error is not None
+    assert error.status == 413
