@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeml import __version__
+from edgeml.allocator import DEFAULT_TRIM_SECONDS
 
 
 def _kube_options() -> argparse.ArgumentParser:
@@ -128,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, default=9090)
     run.add_argument("--log-format", choices=["json", "text"], default="json")
     run.add_argument("--verbose", action="store_true")
+    run.add_argument(
+        "--malloc-trim-seconds",
+        type=float,
+        default=float(os.environ.get("EDGEML_MALLOC_TRIM_SECONDS", DEFAULT_TRIM_SECONDS)),
+        help="give freed memory back to the system this often (glibc malloc_trim; 0: never; "
+        "default $EDGEML_MALLOC_TRIM_SECONDS, else %(default)s)",
+    )
     return parser
 
 
@@ -163,6 +171,7 @@ def _run(args: argparse.Namespace) -> int:
             log_format=args.log_format,
             verbose=args.verbose,
             lease=lease,
+            malloc_trim_seconds=args.malloc_trim_seconds,
         )
     )
 

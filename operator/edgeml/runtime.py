@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
+from edgeml.allocator import DEFAULT_TRIM_SECONDS, start_trimming
 from edgeml.api.common import GROUP
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -35,6 +36,8 @@ class RuntimeOptions:
     lease: tuple[str, str, str] | None = None
     """(namespace, name, identity) of the Lease that elects the active replica; None runs
     without leader election (kopf's peering, or standalone)."""
+    malloc_trim_seconds: float = DEFAULT_TRIM_SECONDS
+    """How often freed memory is given back to the system (allocator.py); 0: never."""
 
 
 class QuietSuccess(logging.Filter):
@@ -101,6 +104,7 @@ def run(options: RuntimeOptions) -> int:
             liveness_endpoint=options.liveness,
         )
 
+    start_trimming(options.malloc_trim_seconds)
     if options.lease is None:
         asyncio.run(operate())
         return 0
