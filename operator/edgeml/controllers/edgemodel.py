@@ -15,6 +15,7 @@ from edgeml.plans.edgemodel import ModelWorld, RecordRejection, plan_edge_model
 from edgeml.plans.parsing import Parsed
 from edgeml.plans.promotion import (
     APPROVAL_ID_TAG,
+    APPROVED_OVER_TAG,
     CHAMPION,
     PROMOTED_AT_TAG,
     PROMOTED_BY_TAG,
@@ -119,6 +120,9 @@ def act_on_model(
         set_version_tag(uri, name, decision.version, PROMOTED_AT_TAG, now.isoformat())
         if decision.approval_id and decision.by != "auto":
             set_version_tag(uri, name, decision.version, APPROVAL_ID_TAG, decision.approval_id)
+        if decision.approved_over is not None:
+            over = str(decision.approved_over)
+            set_version_tag(uri, name, decision.version, APPROVED_OVER_TAG, over)
         set_alias(uri, name, CHAMPION, decision.version)
     except RegistryUnavailableError as err:
         world = ModelWorld(

@@ -20,6 +20,9 @@ APPROVAL_ID_ANNOTATION = "edgeml.io/approval-id"
 APPROVAL_ID_TAG = "edgeml.io/approval-id"
 PROMOTED_BY_TAG = "edgeml.io/promoted-by"
 PROMOTED_AT_TAG = "edgeml.io/promoted-at"
+APPROVED_OVER_TAG = "edgeml.io/approved-over"
+"""On a version promoted by approval: the newest version registered then. Versions up to
+it were the approver's to choose among, so promotion does not bring them back."""
 
 # For these, smaller is better; every other metric, larger is better.
 LOWER_IS_BETTER = frozenset({"rmse", "mae"})
@@ -52,6 +55,8 @@ class Decision:
     by: str | None = None
     approval_id: str | None = None
     gates: tuple[GateResult, ...] = ()
+    approved_over: int | None = None
+    """For a promotion by approval: the newest version registered (APPROVED_OVER_TAG)."""
 
     @property
     def message(self) -> str:
@@ -131,6 +136,14 @@ def check_gate(gate: PromotionGate, candidate: Candidate, champion: Candidate | 
     return GateResult(name, passed, detail)
 
 
+def _chosen_up_to(champion: Candidate | None, champion_version: int) -> int:
+    """The newest version the champion was chosen over: itself, or for a champion an
+    approver picked (a rollback to an older version, say) every version registered then,
+    so Auto does not promote a newer one of those back over the approver's choice."""
+    over = champion.tags.get(APPROVED_OVER_TAG, "") if champion is not None else ""
+    return max(champion_version, int(over)) if over.isdigit() else champion_version
+
+
 def decide_promotion(
     promotion: Promotion,
     versions: list[Candidate],
@@ -148,11 +161,14 @@ def decide_promotion(
         consumed = target.tags.get(APPROVAL_ID_TAG) == approval_id
         if not consumed and int(approved) != champion_version:
             who = annotations.get(APPROVED_BY_ANNOTATION) or "an approver"
-            return Decision("Promote", target.version, by=who, approval_id=approval_id)
+            return Decision(
+                "Promote", target.version, by=who, approval_id=approval_id,
+                approved_over=max(by_number),
+            )  # fmt: skip
     if not versions:
         return Decision("NoVersions", None)
     newest = max(versions, key=lambda v: v.version)
-    if champion_version is not None and newest.version <= champion_version:
+    if champion_version is not None and newest.version <= _chosen_up_to(champion, champion_version):
         return Decision("UpToDate", champion_version)
     gates = tuple(check_gate(g, newest, champion) for g in promotion.gates)
     if promotion.mode == "Manual" or newest.tags.get(REQUIRES_APPROVAL_TAG) == "true":

@@ -12,6 +12,7 @@ from edgeml.plans.promotion import (
     APPROVAL_ID_TAG,
     APPROVE_ANNOTATION,
     APPROVED_BY_ANNOTATION,
+    APPROVED_OVER_TAG,
     Candidate,
     check_gate,
     decide_promotion,
@@ -107,6 +108,41 @@ def test_a_consumed_approval_is_not_applied_again() -> None:
     consumed = Candidate(1, {"f1": 0.9}, {APPROVAL_ID_TAG: "abc"})
     decision = decide_promotion(AUTO, [consumed, v(2, f1=0.95)], 2, notes)
     assert decision.outcome == "UpToDate"
+
+
+def test_a_rollback_by_approval_holds_in_auto_mode_until_a_newer_version_comes() -> None:
+    notes = {APPROVE_ANNOTATION: "1", APPROVAL_ID_ANNOTATION: "rollback"}
+    rolled_back = decide_promotion(AUTO, [v(1, f1=0.9), v(2, f1=0.95)], 2, notes)
+    assert (rolled_back.outcome, rolled_back.version, rolled_back.approved_over) == (
+        "Promote", 1, 2,
+    )  # fmt: skip
+    # What the operator tagged version 1 with, read back at the next reconcile:
+    champion = Candidate(1, {"f1": 0.9}, {APPROVAL_ID_TAG: "rollback", APPROVED_OVER_TAG: "2"})
+    held = decide_promotion(AUTO, [champion, v(2, f1=0.95)], 1, notes)
+    assert (held.outcome, held.version) == ("UpToDate", 1)
+    retrained = decide_promotion(AUTO, [champion, v(2, f1=0.95), v(3, f1=0.96)], 1, notes)
+    assert (retrained.outcome, retrained.version, retrained.by) == ("Promote", 3, "auto")
+
+
+@given(
+    st.integers(min_value=1, max_value=6),
+    st.integers(min_value=1, max_value=6),
+    st.integers(min_value=0, max_value=4),
+)
+def test_auto_never_promotes_a_version_an_approver_chose_over(
+    chosen: int, newest_then: int, added: int
+) -> None:
+    newest_then = max(chosen, newest_then)
+    tags = {APPROVAL_ID_TAG: "x", APPROVED_OVER_TAG: str(newest_then)}
+    versions = [
+        Candidate(n, {"f1": 0.99}, tags if n == chosen else {})
+        for n in range(1, newest_then + added + 1)
+    ]
+    decision = decide_promotion(AUTO, versions, chosen, {APPROVAL_ID_ANNOTATION: "x"})
+    if added:
+        assert (decision.outcome, decision.version) == ("Promote", newest_then + added)
+    else:
+        assert (decision.outcome, decision.version) == ("UpToDate", chosen)
 
 
 def test_approval_of_an_unknown_version_is_ignored() -> None:
