@@ -23,12 +23,12 @@ which is not on this machine) and DriftPolicy i (Alert only) watching it. Then:
 
 `--compare REV` runs the same load again with the operator from git revision REV (a
 temporary worktree), on a fresh throwaway cluster, so both are measured in one run on
-the same machine; `--with-env KEY=VALUE` (repeatable) runs this tree's operator again
-with those environment variables set (allocator settings, say). Results go to stdout
-and the `operator-load` section of docs/benchmarks.md.
+the same machine; `--variant KEY=VALUE[,KEY=VALUE]` (repeatable) runs this tree's
+operator once more per variant with those environment variables (allocator settings).
+Results go to stdout and the `operator-load` section of docs/benchmarks.md.
 
     PYTHONPATH=hack:operator:tests .venv/bin/python bench/operator_load.py \
-        [--compare REV] [--with-env MALLOC_ARENA_MAX=2]
+        [--compare REV] [--variant MALLOC_ARENA_MAX=2]
 """
 
 from __future__ import annotations
@@ -406,19 +406,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--rest-seconds", type=int, default=120)
     parser.add_argument("--compare", metavar="REV", help="also run the operator of REV")
-    parser.add_argument("--with-env", metavar="KEY=VALUE", action="append", default=[],
-                        help="also run this tree's operator with these variables set "
-                        "(say MALLOC_ARENA_MAX=2)")  # fmt: skip
+    parser.add_argument("--variant", metavar="KEY=VALUE[,KEY=VALUE]", action="append",
+                        default=[], help="also run this tree's operator with these "
+                        "environment variables (repeatable: one run each)")  # fmt: skip
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    extra = dict(pair.split("=", 1) for pair in args.with_env)
+    variants = [dict(p.split("=", 1) for p in v.split(",")) for v in args.variant]
     # Stopped with SIGTERM (or Ctrl-C): still take the cluster down in `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     results = [run_load(f"this tree ({head})", REPO_ROOT, args.kwok_nodes, args.objects,
                         args.rest_seconds)]  # fmt: skip
-    if extra:
+    for extra in variants:
         settings = " ".join(f"{k}={v}" for k, v in extra.items())
         results.append(run_load(f"this tree ({head}), {settings}", REPO_ROOT, args.kwok_nodes,
                                 args.objects, args.rest_seconds, extra))  # fmt: skip
