@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -168,15 +167,30 @@ async def _loop(plural: str, body: kopf.Body, logger: Any, stopped: Any) -> None
                 except Exception as err:  # logged and counted by reconcile; try again later
                     logger.error(f"reconcile failed, retrying in {backoff:.0f} s: {err}")
                     delay, backoff = backoff, min(backoff * 2, ERROR_BACKOFF_MAX)
-            asked = False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout=delay)
-                asked = True
+            asked = await _woken_or_stopped(event, stopped, delay)
+            if stopped:
+                break
             await asyncio.sleep(DEBOUNCE_SECONDS)
             asked = asked or event.is_set()  # a wake during the debounce asks too
             event.clear()
     finally:
         _wake.pop(key, None)
+
+
+async def _woken_or_stopped(event: asyncio.Event, stopped: Any, timeout: float) -> bool:
+    """Wait until the object's loop is woken (True), kopf stops its daemon or `timeout`
+    passes (False). Waiting on the stop too ends the loop at once when the object is
+    deleted or the operator exits, instead of at kopf's cancellation timeout."""
+    woken = asyncio.ensure_future(event.wait())
+    stopping = asyncio.ensure_future(stopped.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {woken, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        woken.cancel()
+        stopping.cancel()
+    return woken in done
 
 
 def _unobserved(body: kopf.Body) -> bool:
