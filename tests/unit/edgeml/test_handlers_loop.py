@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from kopf._cogs.aiokits.aioenums import FlagSetter  # kopf's own stop flag, as daemons get it
+from kopf._core.intents.stoppers import DaemonStoppingReason
 
 from edgeml.controllers.handlers import _woken_or_stopped
 
@@ -13,7 +14,7 @@ from edgeml.controllers.handlers import _woken_or_stopped
 def test_a_wake_a_stop_and_the_resync_time_each_end_the_wait() -> None:
     async def scenario() -> tuple[bool, bool, float, bool]:
         loop = asyncio.get_running_loop()
-        event, flag = asyncio.Event(), FlagSetter[object]()
+        event, flag = asyncio.Event(), FlagSetter[DaemonStoppingReason]()
         loop.call_later(0.05, event.set)
         woken = await _woken_or_stopped(event, flag.async_waiter, 30)
         event.clear()
