@@ -1,4 +1,5 @@
-"""Giving freed memory back: malloc_trim releases what glibc kept, and the trimmer stops."""
+"""The operator's memory: malloc_trim releases what glibc kept, the trimmer stops, and
+the operator does not import what it rarely needs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from edgeml.allocator import malloc_trim, start_trimming
 
-pytestmark = pytest.mark.skipif(malloc_trim() is None, reason="not glibc: nothing to trim")
+NOT_GLIBC = pytest.mark.skipif(malloc_trim() is None, reason="not glibc: nothing to trim")
 
 # Big blocks (under glibc's mmap threshold, so from the heap) between small ones that stay:
 # freed, the big ones are holes glibc keeps resident until malloc_trim gives them back.
@@ -35,6 +36,7 @@ print(before, after, released)
 """
 
 
+@NOT_GLIBC
 def test_malloc_trim_gives_freed_heap_memory_back() -> None:
     done = subprocess.run(
         [sys.executable, "-c", FRAGMENT_THEN_TRIM], capture_output=True, text=True, check=True
@@ -44,6 +46,7 @@ def test_malloc_trim_gives_freed_heap_memory_back() -> None:
     assert float(before) - float(after) > 100, done.stdout  # of the 180 MB freed
 
 
+@NOT_GLIBC
 def test_the_trimmer_runs_until_stopped_and_zero_means_never() -> None:
     assert start_trimming(0) is None
     stop = threading.Event()
@@ -54,3 +57,13 @@ def test_the_trimmer_runs_until_stopped_and_zero_means_never() -> None:
     stop.set()
     thread.join(5)
     assert not thread.is_alive()
+
+
+def test_the_operator_starts_without_importing_boto3() -> None:
+    # boto3 costs a process 26 MB of memory; only an s3:// dataset needs it (datasource/s3.py).
+    check = (
+        "import sys, edgeml.runtime, edgeml.controllers.handlers; "
+        "print(sorted(m for m in ('boto3', 'botocore') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
