@@ -58,6 +58,17 @@ ABSOLUTE_ERROR = ("absoluteErrorSum",)
 SQUARED_ERROR = ("squaredErrorSum",)
 
 
+def _cumulative(edges: Sequence[float], counts: Sequence[int]) -> list[tuple[str, float]]:
+    """Per-bin counts (one more than the edges) as cumulative buckets, +Inf last."""
+    out: list[tuple[str, float]] = []
+    running = 0
+    for edge, count in zip(edges, counts, strict=False):
+        running += count
+        out.append((_go_float(edge), running))
+    out.append(("+Inf", running + counts[-1]))
+    return out
+
+
 class _Bins:
     """Counts of values in the bins of ascending `edges` (closed below, open ends)."""
 
@@ -81,13 +92,7 @@ class _Bins:
         self.total += float(values.sum(dtype=np.float64))
 
     def buckets(self) -> list[tuple[str, float]]:
-        out: list[tuple[str, float]] = []
-        running = 0
-        for edge, count in zip(self.edges, self.counts, strict=False):
-            running += count
-            out.append((_go_float(edge), running))
-        out.append(("+Inf", running + self.counts[-1]))
-        return out
+        return _cumulative(self.edges, self.counts)
 
 
 class Count:
@@ -120,13 +125,7 @@ class Buckets:
 
     def cumulative(self) -> list[tuple[str, float]]:
         """The `le` buckets as Prometheus exposes them, +Inf last."""
-        out: list[tuple[str, float]] = []
-        running = 0
-        for bound, count in zip(self.bounds, self.counts, strict=False):
-            running += count
-            out.append((_go_float(bound), running))
-        out.append(("+Inf", running + self.counts[-1]))
-        return out
+        return _cumulative(self.bounds, self.counts)
 
 
 OUTCOMES = ("ok", "client_error", "server_error")

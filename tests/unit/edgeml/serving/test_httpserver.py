@@ -94,6 +94,13 @@ def _read_all(sock: socket.socket, timeout: float = 5) -> bytes:
         data += chunk
 
 
+def _exchange(running: Running, request: bytes) -> bytes:
+    """Send `request` on a new connection; everything the server sends until it closes."""
+    with running.connect() as sock:
+        sock.sendall(request)
+        return _read_all(sock)
+
+
 def _statuses(data: bytes) -> list[int]:
     """The status of each response in a stream of them (bodies are JSON, never a status
     line)."""
@@ -108,12 +115,11 @@ def test_content_length_with_transfer_encoding_is_refused_and_nothing_after_it_i
     serve: Callable[..., Running],
 ) -> None:
     running = serve()
-    with running.connect() as sock:
-        sock.sendall(
-            b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + GET + CLOSE
-        )
-        data = _read_all(sock)
+    data = _exchange(
+        running,
+        b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + GET + CLOSE,
+    )
     assert _statuses(data) == [400]
     assert b"connection: close" in data
     assert b"/ok" not in data
@@ -156,9 +162,7 @@ def test_heads_a_lenient_parser_would_take_are_refused(
     serve: Callable[..., Running], head: bytes, status: int, why: bytes
 ) -> None:
     running = serve()
-    with running.connect() as sock:
-        sock.sendall(head + GET)
-        data = _read_all(sock)
+    data = _exchange(running, head + GET)
     assert _statuses(data) == [status], data
     assert why in data
     assert b"connection: close" in data
@@ -195,14 +199,13 @@ def test_chunk_extensions_are_fine_and_pipelining_answers_in_order(
     serve: Callable[..., Running],
 ) -> None:
     running = serve()
-    with running.connect() as sock:
-        sock.sendall(
-            b"POST /one HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"3;name=value\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"
-            b"POST /later/two HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
-            b"GET /three HTTP/1.1\r\n\r\n" + CLOSE
-        )
-        data = _read_all(sock)
+    data = _exchange(
+        running,
+        b"POST /one HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;name=value\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"
+        b"POST /later/two HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /three HTTP/1.1\r\n\r\n" + CLOSE,
+    )
     assert _statuses(data) == [200, 200, 200, 200]
     assert data.index(b"/one") < data.index(b"/later/two") < data.index(b"/three")
     assert data.index(b"/three") < data.index(b"/last")
@@ -213,11 +216,10 @@ def test_requests_before_a_framing_error_are_answered_first(
     serve: Callable[..., Running],
 ) -> None:
     running = serve()
-    with running.connect() as sock:
-        sock.sendall(
-            GET + b"GET /later HTTP/1.1\r\n\r\n" + b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n" + GET
-        )
-        data = _read_all(sock)
+    data = _exchange(
+        running,
+        GET + b"GET /later HTTP/1.1\r\n\r\n" + b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n" + GET,
+    )
     assert _statuses(data) == [200, 200, 400], data
     assert data.index(b"/later") < data.index(b"Invalid header token")
 
@@ -272,12 +274,11 @@ def test_a_head_trickled_in_pieces_or_one_endless_line_gets_431(
 
 def test_http10_with_transfer_encoding_is_refused(serve: Callable[..., Running]) -> None:
     running = serve()
-    with running.connect() as sock:
-        sock.sendall(
-            b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"0\r\n\r\nGET /ok HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
-        )
-        data = _read_all(sock)
+    data = _exchange(
+        running,
+        b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\n\r\nGET /ok HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    )
     assert _statuses(data) == [400], data
     assert b"HTTP/1.0" in data
 
@@ -286,9 +287,7 @@ def test_an_answer_to_head_has_no_body_and_the_next_answer_follows_it(
     serve: Callable[..., Running],
 ) -> None:
     running = serve()
-    with running.connect() as sock:
-        sock.sendall(b"HEAD /h HTTP/1.1\r\n\r\n" + CLOSE)
-        data = _read_all(sock)
+    data = _exchange(running, b"HEAD /h HTTP/1.1\r\n\r\n" + CLOSE)
     first, _, rest = data.partition(b"\r\n\r\n")
     assert first.startswith(b"HTTP/1.1 200")
     assert b"content-length: " in first
@@ -351,9 +350,7 @@ def test_a_slow_head_and_a_slow_body_get_408_and_an_idle_connection_is_closed(
         assert time.monotonic() - started < 3
     assert _statuses(data) == [408]
     assert b"the request head was not received in time" in data
-    with running.connect() as sock:
-        sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
-        data = _read_all(sock)
+    data = _exchange(running, b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
     assert _statuses(data) == [408]
     assert b"the request body" in data
     with running.connect() as sock:
