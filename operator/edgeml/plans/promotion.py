@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from edgeml.api.edgemodel import Promotion, PromotionGate
@@ -144,6 +145,28 @@ def _chosen_up_to(champion: Candidate | None, champion_version: int) -> int:
     return max(champion_version, int(over)) if over.isdigit() else champion_version
 
 
+def _alias_move_missed(target: Candidate, champion: Candidate | None) -> bool:
+    """The approved version was tagged for its promotion but the alias never moved (the
+    operator stopped between the two): the champion was promoted before it, so the
+    approval is not consumed yet. A champion promoted after it (or by someone else, with
+    no promoted-at tag) means a later choice, which a stale approval must not undo."""
+    tagged_at = _when(target.tags.get(PROMOTED_AT_TAG))
+    if tagged_at is None:
+        return False
+    if champion is None:
+        return True
+    champion_at = _when(champion.tags.get(PROMOTED_AT_TAG))
+    return champion_at is not None and champion_at < tagged_at
+
+
+def _when(text: str | None) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+    return when if when is None or when.tzinfo is not None else None
+
+
 def decide_promotion(
     promotion: Promotion,
     versions: list[Candidate],
@@ -158,7 +181,9 @@ def decide_promotion(
     approval_id = annotations.get(APPROVAL_ID_ANNOTATION, "") or f"version-{approved}"
     if approved.isdigit() and int(approved) in by_number:
         target = by_number[int(approved)]
-        consumed = target.tags.get(APPROVAL_ID_TAG) == approval_id
+        consumed = target.tags.get(APPROVAL_ID_TAG) == approval_id and not _alias_move_missed(
+            target, champion
+        )
         if not consumed and int(approved) != champion_version:
             who = annotations.get(APPROVED_BY_ANNOTATION) or "an approver"
             return Decision(

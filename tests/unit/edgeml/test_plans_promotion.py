@@ -13,6 +13,7 @@ from edgeml.plans.promotion import (
     APPROVE_ANNOTATION,
     APPROVED_BY_ANNOTATION,
     APPROVED_OVER_TAG,
+    PROMOTED_AT_TAG,
     Candidate,
     check_gate,
     decide_promotion,
@@ -143,6 +144,28 @@ def test_auto_never_promotes_a_version_an_approver_chose_over(
         assert (decision.outcome, decision.version) == ("Promote", newest_then + added)
     else:
         assert (decision.outcome, decision.version) == ("UpToDate", chosen)
+
+
+def test_an_approval_whose_alias_move_was_interrupted_is_carried_out_again() -> None:
+    # The operator tagged version 2 for the approval, then stopped before moving the alias.
+    notes = {APPROVE_ANNOTATION: "2", APPROVAL_ID_ANNOTATION: "abc"}
+    tagged = {APPROVAL_ID_TAG: "abc", PROMOTED_AT_TAG: "2026-12-03T10:00:00+00:00"}
+    older = Candidate(1, {"f1": 0.9}, {PROMOTED_AT_TAG: "2026-12-01T09:00:00+00:00"})
+    decision = decide_promotion(MANUAL, [older, Candidate(2, {"f1": 0.8}, tagged)], 1, notes)
+    assert (decision.outcome, decision.version) == ("Promote", 2)
+    first = decide_promotion(MANUAL, [Candidate(2, {"f1": 0.8}, tagged)], None, notes)
+    assert (first.outcome, first.version) == ("Promote", 2)
+
+
+def test_a_stale_approval_does_not_undo_a_later_promotion() -> None:
+    notes = {APPROVE_ANNOTATION: "1", APPROVAL_ID_ANNOTATION: "abc"}
+    approved = Candidate(
+        1, {"f1": 0.9}, {APPROVAL_ID_TAG: "abc", PROMOTED_AT_TAG: "2026-12-01T09:00:00+00:00"}
+    )
+    later = Candidate(2, {"f1": 0.95}, {PROMOTED_AT_TAG: "2026-12-03T10:00:00+00:00"})
+    assert decide_promotion(MANUAL, [approved, later], 2, notes).outcome == "UpToDate"
+    by_hand = Candidate(2, {"f1": 0.95})  # the alias moved outside edgeml: no promoted-at
+    assert decide_promotion(MANUAL, [approved, by_hand], 2, notes).outcome == "UpToDate"
 
 
 def test_approval_of_an_unknown_version_is_ignored() -> None:
