@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import kopf
 
-from edgeml.kube.reads import list_nodes_raw, list_pods_raw
+from edgeml.kube.reads import list_nodes, list_pods
 from edgeml.objects.inference import DEPLOYMENT_LABEL, selector
 from edgeml.rollout.fleet import selects
 
@@ -129,7 +129,7 @@ def nodes(node_selector: Mapping[str, str]) -> list[dict[str, Any]]:
     index = _nodes
     if index is None or _loop is None:
         wanted = ",".join(f"{k}={v}" for k, v in sorted(node_selector.items()))
-        return [slim_node(n) for n in list_nodes_raw(wanted)]
+        return [slim_node(n) for n in list_nodes(wanted)]
 
     def read() -> list[dict[str, Any]]:
         found = [n for store in index.values() for n in store if _matches(n, node_selector)]
@@ -142,7 +142,7 @@ def inference_pods(namespace: str, deployment: str) -> list[dict[str, Any]]:
     """The inference pods of one EdgeDeployment, sorted by name."""
     index = _pods
     if index is None or _loop is None:
-        return [slim_pod(p) for p in list_pods_raw(namespace, selector(deployment))]
+        return [slim_pod(p) for p in list_pods(namespace, selector(deployment))]
 
     def read() -> list[dict[str, Any]]:
         store = index.get((namespace, deployment))

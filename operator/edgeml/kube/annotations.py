@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from edgeml.api.common import GROUP, VERSION
-from edgeml.kube.client import custom_objects
+from edgeml.kube.client import api_client, path_of
 
 MERGE_PATCH = "application/merge-patch+json"
 
 
 def annotate(plural: str, namespace: str, name: str, annotations: dict[str, str]) -> None:
     """Merge `annotations` into an edgeml.io object's metadata."""
-    custom_objects().patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        plural,
-        name,
-        {"metadata": {"annotations": annotations}},
-        _content_type=MERGE_PATCH,
+    api_client().request(
+        "PATCH",
+        path_of("apis", GROUP, VERSION, "namespaces", namespace, plural, name),
+        body={"metadata": {"annotations": annotations}},
+        content_type=MERGE_PATCH,
     )

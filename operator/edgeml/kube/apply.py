@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
 from edgeml.api.common import GROUP, VERSION
-from edgeml.kube.client import api_client, custom_objects
+from edgeml.kube.client import ApiError, api_client, path_of
 
 FIELD_MANAGER = "edgeml-operator"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -21,7 +17,7 @@ class ApplyRefusedError(RuntimeError):
     policy, a full service range); the message names the object and says why."""
 
 
-def refused(kind: str, meta: Mapping[str, Any], err: ApiException) -> ApplyRefusedError:
+def refused(kind: str, meta: Mapping[str, Any], err: ApiError) -> ApplyRefusedError:
     """The refusal of `err` about the child `kind` named by `meta`."""
     return ApplyRefusedError(f"{kind} {meta['namespace']}/{meta['name']}: {_refusal(err)}")
 
@@ -32,28 +28,26 @@ def apply_object(manifest: dict[str, Any]) -> None:
     meta = manifest["metadata"]
     try:
         _apply(manifest)
-    except ApiException as err:
+    except ApiError as err:
         raise refused(manifest["kind"], meta, err) from err
+
+
+_APPLIED_KINDS = {"Job": ("apis", "batch", "v1", "jobs"), "Service": ("api", "v1", "services")}
 
 
 def _apply(manifest: dict[str, Any]) -> None:
     meta = manifest["metadata"]
-    kwargs: dict[str, Any] = {
-        "field_manager": FIELD_MANAGER,
-        "force": True,
-        "_content_type": APPLY_PATCH,
-    }
     kind = manifest["kind"]
-    if kind == "Job":
-        client.BatchV1Api(api_client()).patch_namespaced_job(
-            meta["name"], meta["namespace"], manifest, **kwargs
-        )
-    elif kind == "Service":
-        client.CoreV1Api(api_client()).patch_namespaced_service(
-            meta["name"], meta["namespace"], manifest, **kwargs
-        )
-    else:
+    if kind not in _APPLIED_KINDS:
         raise ValueError(f"apply_object does not handle {kind}")
+    *group_version, plural = _APPLIED_KINDS[kind]
+    api_client().request(
+        "PATCH",
+        path_of(*group_version, "namespaces", meta["namespace"], plural, meta["name"]),
+        query={"fieldManager": FIELD_MANAGER, "force": "true"},
+        body=manifest,
+        content_type=APPLY_PATCH,
+    )
 
 
 class CreateRefusedError(RuntimeError):
@@ -65,10 +59,13 @@ def create_custom(plural: str, manifest: dict[str, Any]) -> bool:
     (its name is its de-duplication key). Other refusals raise CreateRefusedError."""
     meta = manifest["metadata"]
     try:
-        custom_objects().create_namespaced_custom_object(
-            GROUP, VERSION, meta["namespace"], plural, manifest, field_manager=FIELD_MANAGER
+        api_client().request(
+            "POST",
+            path_of("apis", GROUP, VERSION, "namespaces", meta["namespace"], plural),
+            query={"fieldManager": FIELD_MANAGER},
+            body=manifest,
         )
-    except ApiException as err:
+    except ApiError as err:
         if err.status == 409:
             return False
         if err.status in (400, 403, 404, 422):
@@ -77,9 +74,5 @@ def create_custom(plural: str, manifest: dict[str, Any]) -> bool:
     return True
 
 
-def _refusal(err: ApiException) -> str:
-    try:
-        message = str(json.loads(err.body or "{}").get("message") or "")
-    except ValueError:
-        message = ""
-    return f"HTTP {err.status}: {message or err.reason}"[:500]
+def _refusal(err: ApiError) -> str:
+    return f"HTTP {err.status}: {err.message or err.reason}"[:500]

@@ -8,11 +8,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from edgeml.api.events import Event
-from edgeml.kube.client import api_client
+from edgeml.kube.client import ApiError, api_client, path_of
 
 COMPONENT = "edgeml-operator"
 MAX_MESSAGE = 1024
@@ -35,12 +34,12 @@ def post_events(body: Mapping[str, Any], events: list[Event]) -> None:
     """Post each event about `body`; a failure to post is logged, never raised."""
     if not events:
         return
-    core = client.CoreV1Api(api_client())
+    api = api_client()
     own = _reference(body)
     now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     for event in events:
         ref = dict(event.regarding) if event.regarding else own
-        manifest: Any = {
+        manifest = {
             "metadata": {"generateName": f"{ref['name']}.", "namespace": ref["namespace"]},
             "involvedObject": ref,
             "type": event.type,
@@ -54,12 +53,10 @@ def post_events(body: Mapping[str, Any], events: list[Event]) -> None:
             "count": 1,
         }
         try:
-            core.create_namespaced_event(ref["namespace"], manifest)
-        except ApiException as err:
+            api.request("POST", path_of("api", "v1", "namespaces", ref["namespace"], "events"),
+                        body=manifest)  # fmt: skip
+        except (ApiError, HTTPError, OSError) as err:
             log.warning(
-                "could not post event %s on %s/%s: %s",
-                event.reason,
-                ref["namespace"],
-                ref["name"],
-                err.reason,
-            )
+                "could not post event %s on %s/%s: %s", event.reason, ref["namespace"],
+                ref["name"], err,
+            )  # fmt: skip

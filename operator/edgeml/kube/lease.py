@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
-from edgeml.kube.client import api_client
+from edgeml.kube.client import ApiError, api_client, path_of
 
 
 @dataclass(frozen=True)
@@ -23,8 +19,8 @@ class LeaseRecord:
     acquired: datetime | None = None
 
 
-def _api() -> client.CoordinationV1Api:
-    return client.CoordinationV1Api(api_client())
+def _path(namespace: str, *name: str) -> str:
+    return path_of("apis", "coordination.k8s.io", "v1", "namespaces", namespace, "leases", *name)
 
 
 def _micro_time(at: datetime) -> str:
@@ -34,18 +30,19 @@ def _micro_time(at: datetime) -> str:
 def read_lease(namespace: str, name: str) -> LeaseRecord | None:
     """The Lease, or None when it does not exist."""
     try:
-        lease = _api().read_namespaced_lease(name, namespace)
-    except ApiException as err:
+        lease = api_client().request("GET", _path(namespace, name))
+    except ApiError as err:
         if err.status == 404:
             return None
         raise
-    spec = lease.spec or client.V1LeaseSpec()
+    spec = lease.get("spec") or {}
+    acquired = spec.get("acquireTime")
     return LeaseRecord(
-        spec.holder_identity or "",
-        str(lease.metadata.resource_version if lease.metadata else ""),
-        spec.lease_duration_seconds,
-        spec.lease_transitions or 0,
-        spec.acquire_time,
+        spec.get("holderIdentity") or "",
+        str((lease.get("metadata") or {}).get("resourceVersion") or ""),
+        spec.get("leaseDurationSeconds"),
+        spec.get("leaseTransitions") or 0,
+        datetime.fromisoformat(acquired) if acquired else None,
     )
 
 
@@ -74,15 +71,14 @@ def write_lease(
     metadata: dict[str, str] = {"name": name, "namespace": namespace}
     if read is not None:
         metadata["resourceVersion"] = read.resource_version
-    # A plain dict: the client serializes it as it is (camelCase keys, MicroTime strings).
-    body: Any = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata,
+    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata,
                  "spec": spec}  # fmt: skip
     try:
         if read is None:
-            _api().create_namespaced_lease(namespace, body)
+            api_client().request("POST", _path(namespace), body=body)
         else:
-            _api().replace_namespaced_lease(name, namespace, body)
-    except ApiException as err:
+            api_client().request("PUT", _path(namespace, name), body=body)
+    except ApiError as err:
         if err.status == 409:
             return False
         raise

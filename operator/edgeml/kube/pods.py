@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
-
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
+from typing import Any
 
 from edgeml.kube.apply import FIELD_MANAGER, refused
-from edgeml.kube.client import api_client
+from edgeml.kube.client import ApiError, api_client, path_of
 
 
 def create_pod(manifest: dict[str, Any]) -> bool:
     """Create the pod; False if one of that name exists already (a restart's retry)."""
     meta = manifest["metadata"]
     try:
-        client.CoreV1Api(api_client()).create_namespaced_pod(
-            meta["namespace"], cast(Any, manifest), field_manager=FIELD_MANAGER
+        api_client().request(
+            "POST",
+            path_of("api", "v1", "namespaces", meta["namespace"], "pods"),
+            query={"fieldManager": FIELD_MANAGER},
+            body=manifest,
         )
-    except ApiException as err:
+    except ApiError as err:
         if err.status == 409:
             return False
         raise refused("Pod", meta, err) from err
@@ -28,8 +28,8 @@ def create_pod(manifest: dict[str, Any]) -> bool:
 def delete_pod(namespace: str, name: str) -> bool:
     """Delete the pod with its grace period; False if it is gone already."""
     try:
-        client.CoreV1Api(api_client()).delete_namespaced_pod(name, namespace)
-    except ApiException as err:
+        api_client().request("DELETE", path_of("api", "v1", "namespaces", namespace, "pods", name))
+    except ApiError as err:
         if err.status == 404:
             return False
         raise refused("Pod", {"namespace": namespace, "name": name}, err) from err

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-from edgeml.kube.client import api_client
+from edgeml.kube.client import api_client, path_of
 
 Source = Literal["PodIP", "APIServerProxy"]
 MAX_PARALLEL = 16
@@ -31,19 +31,12 @@ def _by_proxy(
     pod: Mapping[str, Any], port: int, path: str, query: Mapping[str, str], timeout: float
 ) -> str:
     meta = pod["metadata"]
-    api = api_client()
-    # The generated proxy call quotes a path's slashes and has no query parameters: the
-    # request is made directly (names are DNS labels, the path is ours).
-    method, url, headers, body, post = api.param_serialize(
-        "GET",
-        f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}:{port}/proxy{path}",
-        query_params=list(query.items()),
-        auth_settings=["BearerToken"],
-    )
-    response: Any = api.call_api(method, url, headers, body, post, _request_timeout=timeout)
+    path = path_of("api", "v1", "namespaces", meta["namespace"], "pods", f"{meta['name']}:{port}",
+                   "proxy") + path  # fmt: skip
+    response = api_client().call("GET", path, query=query, timeout=timeout)
     if response.status >= 400:
         raise LookupError(f"the API server's proxy answered HTTP {response.status}")
-    return str(response.read().decode())
+    return str(response.data.decode())
 
 
 def scrape(

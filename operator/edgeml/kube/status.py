@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from edgeml.api.common import GROUP, VERSION
-from edgeml.kube.client import custom_objects
+from edgeml.kube.client import ApiError, api_client, path_of
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -21,11 +19,10 @@ def patch_status(
     racing on one object, only the first writes, so only the first posts its events.
     """
     body = {"metadata": {"resourceVersion": resource_version}, "status": changes}
+    path = path_of("apis", GROUP, VERSION, "namespaces", namespace, plural, name, "status")
     try:
-        custom_objects().patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, plural, name, body, _content_type=MERGE_PATCH
-        )
-    except ApiException as err:
+        api_client().request("PATCH", path, body=body, content_type=MERGE_PATCH)
+    except ApiError as err:
         if err.status in (404, 409):
             return False
         raise

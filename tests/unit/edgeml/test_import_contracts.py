@@ -52,8 +52,13 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [
         pytest.param(
             {"plans/zz_offender.py": "import kubernetes\n"},
-            ["kubernetes only in kube/", "the pure layers do no I/O"],
+            ["no kubernetes client package", "the pure layers do no I/O"],
             id="a plan that calls the API server",
+        ),
+        pytest.param(
+            {"kube/zz_offender.py": "from kubernetes import client\n"},
+            ["no kubernetes client package"],
+            id="the kubernetes client package, even in kube/",
         ),
         pytest.param(
             {"plans/zz_offender.py": "def f() -> None:\n    import socket\n"},

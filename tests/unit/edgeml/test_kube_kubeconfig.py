@@ -1,0 +1,182 @@
+"""Reading kubeconfigs and the service account into a Connection (edgeml.kube.kubeconfig)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edgeml.kube.kubeconfig import (
+    Connection,
+    ExecPlugin,
+    KubeconfigError,
+    connection,
+    context_namespace,
+    in_cluster,
+    kubeconfig_paths,
+    load_kubeconfig,
+)
+
+
+def _config(
+    *,
+    context: str = "c",
+    cluster: dict[str, Any] | None = None,
+    user: dict[str, Any] | None = None,
+    namespace: str | None = None,
+    current: str | None = "",
+) -> dict[str, Any]:
+    """One context, its cluster and user; current-context is that context unless given."""
+    ctx: dict[str, Any] = {"cluster": f"{context}-cluster", "user": f"{context}-user"}
+    if namespace:
+        ctx["namespace"] = namespace
+    doc: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": f"{context}-cluster", "cluster": cluster or {"server": "https://a:1"}}
+        ],
+        "users": [{"name": f"{context}-user", "user": user or {"token": "t"}}],
+        "contexts": [{"name": context, "context": ctx}],
+    }
+    if current is not None:
+        doc["current-context"] = current or context
+    return doc
+
+
+def _write(path: Path, doc: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_the_current_context_gives_server_credentials_and_namespace(tmp_path: Path) -> None:
+    path = _write(tmp_path / "config", _config(namespace="team"))
+    merged = load_kubeconfig([path])
+    assert connection(merged, None) == Connection(server="https://a:1", token="t")
+    assert connection(merged, None).namespace == "team"
+    assert context_namespace(merged, None) == "team"
+
+
+def test_relative_paths_are_the_defining_files_and_data_is_decoded(tmp_path: Path) -> None:
+    pem = b"-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"
+    doc = _config(
+        cluster={"server": "https://a:1/", "certificate-authority": "pki/ca.crt",
+                 "tls-server-name": "api.internal"},
+        user={"client-certificate-data": base64.b64encode(pem).decode(),
+              "client-key": "pki/admin.key", "tokenFile": "~/token"},
+    )  # fmt: skip
+    merged = load_kubeconfig([_write(tmp_path / "dir" / "config", doc)])
+    conn = connection(merged, None)
+    assert conn.server == "https://a:1"
+    assert conn.ca_file == str(tmp_path / "dir" / "pki" / "ca.crt")
+    assert conn.key_file == str(tmp_path / "dir" / "pki" / "admin.key")
+    assert conn.cert_data == pem
+    assert conn.token_file == str(Path("~/token").expanduser())
+    assert conn.tls_server_name == "api.internal"
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=4))
+def test_the_first_file_to_name_an_entry_wins(owners: list[str]) -> None:
+    """As kubectl merges KUBECONFIG: each file defines context `x` with its own server;
+    the server chosen is the first file's, and so is the current context."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [
+            _write(Path(tmp) / f"{i}-{who}", _config(context="x",
+                   cluster={"server": f"https://{who}:{i}"}, current="x" if i == 0 else "zz"))
+            for i, who in enumerate(owners)
+        ]  # fmt: skip
+        merged = load_kubeconfig([Path(tmp) / "absent", *paths])
+    assert merged["current-context"] == "x"
+    assert connection(merged, None).server == f"https://{owners[0]}:0"
+
+
+def test_a_named_context_is_chosen_over_the_current_one(tmp_path: Path) -> None:
+    one = _write(tmp_path / "one", _config(context="one", namespace="n1"))
+    two = _write(tmp_path / "two", _config(context="two", namespace="n2", current=None,
+                                           cluster={"server": "https://b:2"}))  # fmt: skip
+    merged = load_kubeconfig([one, two])
+    assert connection(merged, "two").server == "https://b:2"
+    assert context_namespace(merged, "two") == "n2"
+    assert context_namespace(merged, None) == "n1"
+
+
+@pytest.mark.parametrize(
+    ("doc", "context", "said"),
+    [
+        (_config(), "nowhere", "context 'nowhere' is not in the kubeconfig"),
+        (_config(current=None), None, "has no current-context"),
+        (_config(cluster={"insecure-skip-tls-verify": True}), None, "no cluster with a server"),
+        (_config(user={"auth-provider": {"name": "gcp"}}), None, "auth-provider plugin"),
+        (_config(user={"username": "u", "password": "p"}), None, "uses basic auth"),
+        (_config(user={"client-key-data": "not base64!"}), None, "client-key-data is not base64"),
+        (_config(user={"exec": {"args": ["x"]}}), None, "names no command"),
+    ],
+    ids=["unknown context", "no current context", "no server", "auth-provider", "basic auth",
+         "bad base64", "exec without command"],
+)  # fmt: skip
+def test_what_cannot_work_is_a_clear_error(
+    tmp_path: Path, doc: dict[str, Any], context: str | None, said: str
+) -> None:
+    merged = load_kubeconfig([_write(tmp_path / "config", doc)])
+    with pytest.raises(KubeconfigError, match=said):
+        connection(merged, context)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [("- a list\n", "not a kubeconfig"), ("a: [\n", "cannot be read"),
+     ("contexts: [{context: {}}]\n", "an entry of contexts has no name")],
+)  # fmt: skip
+def test_a_malformed_file_is_a_clear_error(tmp_path: Path, text: str, said: str) -> None:
+    path = tmp_path / "config"
+    path.write_text(text)
+    with pytest.raises(KubeconfigError, match=said):
+        load_kubeconfig([path])
+
+
+def test_no_file_at_all_names_where_it_looked(tmp_path: Path) -> None:
+    with pytest.raises(KubeconfigError, match=f"no kubeconfig at {tmp_path}/a:{tmp_path}/b"):
+        load_kubeconfig(kubeconfig_paths(f"{tmp_path}/a:{tmp_path}/b"))
+
+
+def test_kubeconfig_paths_explicit_then_env_then_home() -> None:
+    assert kubeconfig_paths("/x", {"KUBECONFIG": "/y"}) == [Path("/x")]
+    assert kubeconfig_paths(None, {"KUBECONFIG": "/y::/z"}) == [Path("/y"), Path("/z")]
+    assert kubeconfig_paths(None, {}) == [Path("~/.kube/config").expanduser()]
+
+
+def test_an_exec_plugin_is_read_with_its_file_directory(tmp_path: Path) -> None:
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "./plug",
+                     "args": ["get", "token"], "env": [{"name": "A", "value": "1"}]}}  # fmt: skip
+    merged = load_kubeconfig([_write(tmp_path / "config", _config(user=user))])
+    assert connection(merged, None).exec_plugin == ExecPlugin(
+        command="./plug",
+        args=("get", "token"),
+        env=(("A", "1"),),
+        api_version="client.authentication.k8s.io/v1beta1",
+        base_dir=str(tmp_path),
+    )
+
+
+def test_in_cluster_reads_the_service_account(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("tok")
+    (tmp_path / "namespace").write_text("edgeml-system\n")
+    env = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}
+    conn = in_cluster(tmp_path, env)
+    assert conn == Connection(
+        server="https://[fd00::1]:443", ca_file=str(tmp_path / "ca.crt"),
+        token_file=str(tmp_path / "token"),
+    )  # fmt: skip
+    assert conn.namespace == "edgeml-system"
+    with pytest.raises(KubeconfigError, match="not running in a pod"):
+        in_cluster(tmp_path, {"KUBERNETES_SERVICE_HOST": "10.0.0.1"})
+    with pytest.raises(KubeconfigError, match="not running in a pod"):
+        in_cluster(tmp_path / "absent", env)
