@@ -92,12 +92,13 @@ def kubeconfig_paths(explicit: str | None, env: Mapping[str, str] | None = None)
 def load_kubeconfig(paths: Sequence[Path]) -> dict[str, Any]:
     """The merged kubeconfig of `paths` (each entry remembers its file's directory for
     relative paths); files that do not exist are skipped, as kubectl skips them."""
-    merged: dict[str, Any] = {"clusters": {}, "users": {}, "contexts": {}, "current-context": None}
-    found = False
+    merged: dict[str, Any] = {
+        "clusters": {}, "users": {}, "contexts": {}, "current-context": None, "_files": [],
+    }  # fmt: skip
     for path in paths:
         if not path.is_file():
             continue
-        found = True
+        merged["_files"].append(str(path))
         try:
             doc = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as err:
@@ -107,7 +108,7 @@ def load_kubeconfig(paths: Sequence[Path]) -> dict[str, Any]:
         _merge(merged, doc, str(path.parent))
         if merged["current-context"] is None and doc.get("current-context"):
             merged["current-context"] = str(doc["current-context"])
-    if not found:
+    if not merged["_files"]:
         raise KubeconfigError(f"no kubeconfig at {os.pathsep.join(map(str, paths))}")
     return merged
 
@@ -135,7 +136,7 @@ def connection(config: Mapping[str, Any], context: str | None) -> Connection:
         raise KubeconfigError("no context given and the kubeconfig has no current-context")
     chosen = config["contexts"].get(name)
     if chosen is None:
-        raise KubeconfigError(f"context {name!r} is not in the kubeconfig")
+        raise KubeconfigError(f"context {name!r} is not in {', '.join(config['_files'])}")
     cluster = config["clusters"].get(chosen.get("cluster"))
     if cluster is None or not cluster.get("server"):
         raise KubeconfigError(f"context {name!r} names no cluster with a server")

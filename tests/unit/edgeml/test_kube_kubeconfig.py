@@ -111,7 +111,7 @@ def test_a_named_context_is_chosen_over_the_current_one(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("doc", "context", "said"),
     [
-        (_config(), "nowhere", "context 'nowhere' is not in the kubeconfig"),
+        (_config(), "nowhere", "context 'nowhere' is not in /.*/config$"),
         (_config(current=None), None, "has no current-context"),
         (_config(cluster={"insecure-skip-tls-verify": True}), None, "no cluster with a server"),
         (_config(user={"auth-provider": {"name": "gcp"}}), None, "auth-provider plugin"),
