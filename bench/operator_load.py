@@ -21,6 +21,12 @@ which is not on this machine) and DriftPolicy i (Alert only) watching it. Then:
   `edgeml_reconcile_duration_seconds` histogram (quantiles interpolated within its
   buckets, as PromQL's histogram_quantile does), and the peak resident memory (VmHWM).
 
+The operator runs as its image ships it: from a venv holding only the package's
+dependencies (pyproject.toml's `dependencies`, pinned by images/constraints.txt, as
+images/operator/Containerfile installs them), made once per set of dependencies under
+~/.cache/edgeml/bench-venvs; not from the development venv, whose test libraries the
+operator's imports would load too (kopf imports the kubernetes client when it is there).
+
 `--compare REV` runs the same load again with the operator from git revision REV (a
 temporary worktree), on a fresh throwaway cluster, so both are measured in one run on
 the same machine; `--variant KEY=VALUE[,KEY=VALUE]` (repeatable) runs this tree's
@@ -275,6 +281,30 @@ def label_sites(core: client.CoreV1Api, nodes: list[str]) -> int:
     return sites
 
 
+def shipped_venv(src: Path) -> Path:
+    """A venv with what the operator image of `src` installs, made on first use."""
+    import hashlib
+    import tomllib
+
+    deps = tomllib.loads((src / "pyproject.toml").read_text())["project"]["dependencies"]
+    constraints = (src / "images" / "constraints.txt").read_text()
+    key = hashlib.sha256("\n".join([*deps, constraints]).encode()).hexdigest()[:12]
+    root = Path(os.environ.get("EDGEML_BENCH_VENVS", Path.home() / ".cache/edgeml/bench-venvs"))
+    venv = root / f"operator-{key}"
+    if not (venv / ".complete").exists():
+        say(f"making the operator's venv {venv}")
+        subprocess.run(["rm", "-rf", str(venv)], check=True)
+        subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "requirements.txt").write_text("\n".join(deps) + "\n")
+            (Path(tmp) / "constraints.txt").write_text(constraints)
+            pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
+            subprocess.run([*pip, "-r", f"{tmp}/requirements.txt", "-c", f"{tmp}/constraints.txt"],
+                           check=True)  # fmt: skip
+        (venv / ".complete").touch()
+    return venv
+
+
 def run_load(
     label: str,
     operator_src: Path,
@@ -308,6 +338,7 @@ def run_load(
             settings.kubeconfig, NAMESPACE, log,
             env={"EDGEML_MLFLOW_TRACKING_URI": settings.mlflow_uri,
                  "PYTHONPATH": str(operator_src / "operator"), **(extra_env or {})},
+            program=(str(shipped_venv(operator_src) / "bin" / "python"), "-m", "edgeml.cli"),
         )  # fmt: skip
         operator.start()
         result = Result(label, objects, len(names))

@@ -124,12 +124,14 @@ class OperatorProcess:
     health_port: int = field(default_factory=free_port)
     args: tuple[str, ...] = ("--standalone",)
     """How it peers: standalone by default (one instance per test namespace)."""
+    program: tuple[str, ...] = ()
+    """The command that runs `edgeml` (default: this venv's `edgeml`)."""
 
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
-                str(Path(sys.executable).parent / "edgeml"),
+                *(self.program or (str(Path(sys.executable).parent / "edgeml"),)),
                 "run",
                 *self.args,
                 f"--namespace={self.namespace}",
