@@ -206,10 +206,11 @@ def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int
 def check_serving(bundle: Bundle, workdir: Path, model_uri: str | None) -> None:
     bundle.run(["python", "-c", (
         "import onnxruntime, numpy, orjson, httptools, prometheus_client, edgeml.serving.app, "
-        "edgeml.serving.program, edgeml.serving.fetch, mlflow, mlflow.artifacts; "
-        "from mlflow import MlflowClient; MlflowClient('http://127.0.0.1:9')"
+        "edgeml.serving.program, edgeml.serving.fetch, sys; "
+        "extra = [m for m in ('mlflow', 'pydantic', 'requests', 'kopf') if m in sys.modules]; "
+        "assert not extra, extra"
     )])  # fmt: skip
-    say("imports onnxruntime, edgeml.serving.app/.program/.fetch, mlflow (the fetch's client)")
+    say("imports onnxruntime, edgeml.serving.app/.program/.fetch; no mlflow, pydantic, kopf")
     say("edgeml serve --help: " + first_line(bundle.run(["edgeml", "serve", "--help"])))
     if model_uri:
         check_fetch(bundle, model_uri)

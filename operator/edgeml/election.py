@@ -41,6 +41,8 @@ class Elector:
     name: str
     identity: str
     timing: LeaseTiming = field(default_factory=LeaseTiming)
+    owner: tuple[str, str] | None = None
+    """(name, uid) of the ServiceAccount the Lease belongs to, when running in a pod."""
     record: LeaseRecord | None = None
     seen_version: str | None = None
     seen_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
@@ -62,7 +64,7 @@ class Elector:
         duration = int(self.timing.duration.total_seconds())
         return await asyncio.to_thread(
             write_lease, self.namespace, self.name, self.identity, duration,
-            read=self.record, acquired=acquired,
+            read=self.record, acquired=acquired, owner=self.owner,
         )  # fmt: skip
 
     async def step(self) -> tuple[bool, timedelta]:
@@ -126,7 +128,14 @@ class Elector:
             record = await asyncio.to_thread(read_lease, self.namespace, self.name)
             if record is not None and record.holder == self.identity:
                 await asyncio.to_thread(
-                    write_lease, self.namespace, self.name, "", 1, read=record, acquired=False
+                    write_lease,
+                    self.namespace,
+                    self.name,
+                    "",
+                    1,
+                    read=record,
+                    acquired=False,
+                    owner=self.owner,
                 )
                 log.info("%s: released", self.where)
         except Exception as err:

@@ -109,7 +109,13 @@ def run(options: RuntimeOptions) -> int:
         asyncio.run(operate())
         return 0
     from edgeml.election import Elector, run_elected
+    from edgeml.kube.kubeconfig import own_service_account
 
     namespace, name, identity = options.lease
-    asyncio.run(run_elected(Elector(namespace, name, identity), options.liveness, operate))
+    account = own_service_account()
+    # The Lease belongs to the operator's ServiceAccount, so it goes when the install goes
+    # (an owner must be in the dependent's namespace, or the collector deletes at once).
+    owner = account[1:] if account is not None and account[0] == namespace else None
+    elector = Elector(namespace, name, identity, owner=owner)
+    asyncio.run(run_elected(elector, options.liveness, operate))
     return 0

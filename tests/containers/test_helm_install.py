@@ -309,6 +309,13 @@ def test_helm_install_train_roll_out_roll_back_upgrade_uninstall(
             timeout=60,
             what="the operator pods to be gone",
         )
-        # Left: the Lease, the operator's own object, not Helm's (Helm removes the Lease
-        # Role while the pod stops, so its release may be refused; a later install takes
-        # over once it expires, 10 s), and the namespace, which the fixture deletes.
+        # The Lease is the operator's, not Helm's: it belongs to the release's
+        # ServiceAccount, so the garbage collector deletes it once that is gone.
+        coordination = client.CoordinationV1Api(api_client)
+        wait_for(
+            lambda: coordination.list_namespaced_lease(operator_namespace).items,
+            lambda leases: leases == [],
+            timeout=60,
+            what="the operator's Lease to go with its ServiceAccount",
+        )
+        # Left: the namespace, which the fixture deletes.

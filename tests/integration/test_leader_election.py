@@ -148,3 +148,33 @@ def test_a_replica_without_rights_to_its_lease_stands_by_and_says_why(
         assert proc.healthy()  # standing by, alive: the kubelet would not restart it
     finally:
         proc.stop()
+
+
+def test_the_lease_belongs_to_the_operators_service_account_and_goes_with_it(
+    cluster: ClusterHandle, core: client.CoreV1Api, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """helm uninstall deletes the ServiceAccount; the garbage collector then deletes the
+    Lease, which the stopping pod could no longer release (its Role is gone by then)."""
+    from edgeml.kube import client as edgeml_client
+    from edgeml.kube.kubeconfig import token_service_account
+    from edgeml.kube.lease import read_lease, write_lease
+
+    monkeypatch.setenv("KUBECONFIG", cluster.kubeconfig)
+    edgeml_client.api_client.cache_clear()
+    account = core.create_namespaced_service_account(namespace, {"metadata": {"name": "op"}})
+    token = core.create_namespaced_service_account_token("op", namespace, {"spec": {}})
+    # What runtime.py reads from the pod's token names this very account.
+    assert token_service_account(token.status.token) == (namespace, "op", account.metadata.uid)
+    owner = ("op", account.metadata.uid)
+    assert write_lease(namespace, "held", "a_1", 10, read=None, acquired=True, owner=owner)
+    renewed = read_lease(namespace, "held")
+    assert write_lease(namespace, "held", "a_1", 10, read=renewed, acquired=False, owner=owner)
+    coordination = client.CoordinationV1Api(core.api_client)
+    refs = coordination.read_namespaced_lease("held", namespace).metadata.owner_references
+    assert [(r.kind, r.name, r.uid) for r in refs] == [
+        ("ServiceAccount", "op", account.metadata.uid)
+    ]
+    core.delete_namespaced_service_account("op", namespace)
+    wait_for(lambda: read_lease(namespace, "held"), lambda lease: lease is None, timeout=60,
+             what="the garbage collector to delete the Lease")  # fmt: skip
+    edgeml_client.api_client.cache_clear()

@@ -8,16 +8,21 @@ what `mlflow.MlflowClient` sees on the same server.
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import os
 import threading
 import uuid
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from mlflow import MlflowClient
 
 from edgeml.registry.client import (
     RegistryUnavailableError,
+    download_version_file,
+    get_version,
     list_versions,
     set_alias,
     set_version_tag,
@@ -76,6 +81,75 @@ def test_alias_and_tag_writes_are_seen_by_mlflow(
     ours = list_versions(mlflow_uri, name)
     assert ours is not None
     assert {v.version: v.aliases for v in ours} == {2: ("champion",), 1: ()}
+
+
+def test_one_version_by_number_or_alias_as_mlflow_has_it(
+    mlflow_uri: str, registered: tuple[str, Trained]
+) -> None:
+    name, first = registered
+    set_alias(mlflow_uri, name, "it-pinned", 1)
+    theirs = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    for ref, by_alias in (("1", False), ("it-pinned", True)):
+        ours = get_version(mlflow_uri, name, ref, by_alias)
+        assert ours is not None
+        assert ours.version == 1
+        assert ours.tags == dict(theirs.get_model_version(name, "1").tags)
+        assert ours.sha256 == first.sha256
+    assert get_version(mlflow_uri, name, "99", False) is None
+    assert get_version(mlflow_uri, name, "nobody", True) is None
+    assert get_version(mlflow_uri, f"it-absent-{uuid.uuid4().hex[:8]}", "1", False) is None
+
+
+def test_a_versions_model_file_downloads_through_the_tracking_server(
+    mlflow_uri: str, registered: tuple[str, Trained], tmp_path: Path
+) -> None:
+    name, first = registered
+    target = tmp_path / "model.onnx"
+    assert download_version_file(mlflow_uri, name, 1, "model.onnx", target)
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == first.sha256
+    assert not download_version_file(mlflow_uri, name, 1, "absent.onnx", tmp_path / "x")
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """An MLflow stand-in that answers "no such model" and keeps the headers it got."""
+
+    seen: ClassVar[list[str | None]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.headers.get("Authorization"))
+        body = b'{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no"}'
+        self.send_response(404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_credentials_come_from_the_mlflow_client_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    uri = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        user = {"MLFLOW_TRACKING_USERNAME": "ann", "MLFLOW_TRACKING_PASSWORD": "pw"}
+        for env in ({}, user, {**user, "MLFLOW_TRACKING_TOKEN": "tok"}):
+            for key in (
+                "MLFLOW_TRACKING_USERNAME",
+                "MLFLOW_TRACKING_PASSWORD",
+                "MLFLOW_TRACKING_TOKEN",
+            ):
+                monkeypatch.delenv(key, raising=False)
+            for key, value in env.items():
+                monkeypatch.setenv(key, value)
+            assert get_version(uri, "m", "1", False) is None
+    finally:
+        server.shutdown()
+        thread.join(5)
+    assert _Recorder.seen == [None, "Basic YW5uOnB3", "Bearer tok"]
 
 
 def test_a_missing_model_is_none_and_a_bad_write_is_an_error(mlflow_uri: str) -> None:

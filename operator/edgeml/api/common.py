@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from edgeml.quantities import QUANTITY_PATTERN
+
 GROUP = "edgeml.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -188,7 +190,6 @@ Name = Annotated[
 ]
 """A Kubernetes object name (DNS-1123 label)."""
 
-QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN, max_length=32)]
 """A Kubernetes resource quantity such as `500m`, `2`, `256Mi`."""
 

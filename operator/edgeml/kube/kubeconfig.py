@@ -82,6 +82,37 @@ def in_cluster(root: Path = SERVICE_ACCOUNT, env: Mapping[str, str] | None = Non
     )
 
 
+def token_service_account(token: str) -> tuple[str, str, str] | None:
+    """(namespace, name, uid) of the service account a token was issued to, read from its JWT claims
+    (projected tokens: `kubernetes.io.serviceaccount`; legacy Secret tokens: the
+    `kubernetes.io/serviceaccount/service-account.*` claims). Not a verification: the
+    API server verifies; this only names the account the pod runs as."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    if not isinstance(claims, dict):
+        return None
+    bound = claims.get("kubernetes.io") or {}
+    account = bound.get("serviceaccount") or {}
+    legacy = "kubernetes.io/serviceaccount/"
+    namespace = bound.get("namespace") or claims.get(legacy + "namespace")
+    name = account.get("name") or claims.get(legacy + "service-account.name")
+    uid = account.get("uid") or claims.get(legacy + "service-account.uid")
+    return (str(namespace), str(name), str(uid)) if namespace and name and uid else None
+
+
+def own_service_account(root: Path = SERVICE_ACCOUNT) -> tuple[str, str, str] | None:
+    """(namespace, name, uid) of the service account this pod runs as; None outside a pod."""
+    try:
+        return token_service_account((root / "token").read_text().strip())
+    except OSError:
+        return None
+
+
 def kubeconfig_paths(explicit: str | None, env: Mapping[str, str] | None = None) -> list[Path]:
     """The files to merge: `explicit`, else KUBECONFIG's list, else ~/.kube/config."""
     env = os.environ if env is None else env

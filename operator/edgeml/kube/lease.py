@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from edgeml.kube.client import ApiError, api_client, path_of
 
@@ -54,9 +55,11 @@ def write_lease(
     *,
     read: LeaseRecord | None,
     acquired: bool,
+    owner: tuple[str, str] | None = None,
 ) -> bool:
     """Create the Lease (when `read` is None) or replace the version read; False when
-    another replica wrote first (409: compare-and-swap lost)."""
+    another replica wrote first (409: compare-and-swap lost). `owner` (name, uid) is the
+    operator's ServiceAccount: the Lease goes with it (helm uninstall, kubectl delete)."""
     now = _micro_time(datetime.now(UTC))
     spec: dict[str, object] = {
         "holderIdentity": holder,
@@ -68,9 +71,13 @@ def write_lease(
         spec["acquireTime"] = now
     elif read is not None and read.acquired is not None:
         spec["acquireTime"] = _micro_time(read.acquired)
-    metadata: dict[str, str] = {"name": name, "namespace": namespace}
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if read is not None:
         metadata["resourceVersion"] = read.resource_version
+    if owner is not None:
+        metadata["ownerReferences"] = [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "name": owner[0], "uid": owner[1]}
+        ]
     body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata,
                  "spec": spec}  # fmt: skip
     try:

@@ -1,19 +1,31 @@
 """Reading registered model versions and moving aliases in MLflow, over its REST API.
 
 The operator needs five calls (get a registered model, search its versions, read a run's
-metrics, set an alias, tag a version). Importing `mlflow.MlflowClient` for them cost
-about 120 MB of the operator's resident memory (docs/benchmarks.md), so they are made
-here with urllib3, which the Kubernetes client already loads. The training Job and the
-serving fetcher keep the mlflow library: they need its artifact stores.
+metrics, set an alias, tag a version), and the edge server's fetch two more (a version,
+its model file). Importing `mlflow.MlflowClient` for them cost about 120 MB of the
+operator's resident memory (docs/benchmarks.md) and 45 MiB of the serving image, so
+they are made here with urllib3. Artifacts are read through the tracking server
+(`/get-artifact`, `/model-versions/get-artifact`), so a pod needs no credentials for
+the artifact store itself, only for MLflow. The training Job keeps the mlflow library:
+it logs runs and models.
+
+Credentials and TLS come from the environment variables the mlflow client reads (the
+EdgeModel's `registry.credentialsSecretRef` is mounted as them): MLFLOW_TRACKING_TOKEN
+(bearer) or MLFLOW_TRACKING_USERNAME and _PASSWORD (basic), MLFLOW_TRACKING_INSECURE_TLS,
+MLFLOW_TRACKING_SERVER_CERT_PATH (a CA bundle) and MLFLOW_TRACKING_CLIENT_CERT_PATH.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
+import os
+import shutil
 import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import urllib3
@@ -52,20 +64,39 @@ per request."""
 
 @functools.cache
 def _pool() -> urllib3.PoolManager:
+    tls: dict[str, Any] = {}
+    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+        tls["cert_reqs"] = "CERT_NONE"
+    elif os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
+        tls["ca_certs"] = os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"]
+    if os.environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH"):
+        tls["cert_file"] = os.environ["MLFLOW_TRACKING_CLIENT_CERT_PATH"]
     return urllib3.PoolManager(
-        num_pools=4, maxsize=POOL_CONNECTIONS, timeout=TIMEOUT, retries=RETRIES
+        num_pools=4, maxsize=POOL_CONNECTIONS, timeout=TIMEOUT, retries=RETRIES, **tls
     )
+
+
+def _auth() -> dict[str, str]:
+    """The Authorization header the mlflow client would send, from the same variables."""
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    user, password = (os.environ.get(f"MLFLOW_TRACKING_{k}") for k in ("USERNAME", "PASSWORD"))
+    if user and password:
+        pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {pair}"}
+    return {}
 
 
 def _call(tracking_uri: str, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
     """One REST call; GET sends `body` as the query string, POST as JSON."""
     url = tracking_uri.rstrip("/") + API + path
     if method == "GET":
-        response = _pool().request("GET", url, fields={k: str(v) for k, v in body.items()})
+        fields = {k: str(v) for k, v in body.items()}
+        response = _pool().request("GET", url, fields=fields, headers=_auth())
     else:
-        response = _pool().request(
-            method, url, body=json.dumps(body), headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json", **_auth()}
+        response = _pool().request(method, url, body=json.dumps(body), headers=headers)
     try:
         payload = json.loads(response.data or b"{}")
     except ValueError:
@@ -188,7 +219,8 @@ BASELINE_ARTIFACT = "edgeml/baseline.json"
 @functools.lru_cache(maxsize=128)
 def _baseline(tracking_uri: str, run_id: str) -> dict[str, Any] | None:
     url = tracking_uri.rstrip("/") + "/get-artifact"
-    response = _pool().request("GET", url, fields={"path": BASELINE_ARTIFACT, "run_uuid": run_id})
+    fields = {"path": BASELINE_ARTIFACT, "run_uuid": run_id}
+    response = _pool().request("GET", url, fields=fields, headers=_auth())
     if response.status == 404:
         return None
     if response.status >= 400:
@@ -210,3 +242,52 @@ def get_baseline(tracking_uri: str, run_id: str) -> dict[str, Any] | None:
         return _baseline(tracking_uri, run_id)
     except (urllib3.exceptions.HTTPError, OSError) as err:
         raise _guard(f"reading the baseline of run {run_id}", err) from err
+
+
+def get_version(tracking_uri: str, name: str, ref: str, by_alias: bool) -> RegistryVersion | None:
+    """One version of `name` by number or by alias, without its run's metrics (None when
+    the model, the version or the alias does not exist)."""
+    what = f"reading {name} {'@' if by_alias else 'version '}{ref}"
+    path, query = (
+        ("/registered-models/alias", {"name": name, "alias": ref})
+        if by_alias
+        else ("/model-versions/get", {"name": name, "version": ref})
+    )
+    try:
+        try:
+            found = _call(tracking_uri, "GET", path, query)
+        except RegistryRequestError as err:
+            if err.code in NOT_FOUND_CODES:
+                return None
+            raise
+        return _version(found["model_version"], {}, [])
+    except (*FAILURES, KeyError, ValueError, TypeError) as err:
+        raise _guard(what, err) from err
+
+
+DOWNLOAD_CHUNK = 1 << 20
+
+
+def download_version_file(
+    tracking_uri: str, name: str, version: int, path: str, destination: Path
+) -> bool:
+    """Stream the file `path` of a version's artifacts to `destination`, through the
+    tracking server; False when the version holds no such file."""
+    url = tracking_uri.rstrip("/") + "/model-versions/get-artifact"
+    fields = {"name": name, "version": str(version), "path": path}
+    try:
+        response = _pool().request(
+            "GET", url, fields=fields, headers=_auth(), preload_content=False
+        )
+        try:
+            if response.status == 404:
+                return False
+            if response.status >= 400:
+                raise RegistryUnavailableError(f"HTTP {response.status} from {url}")
+            with destination.open("wb") as out:
+                shutil.copyfileobj(response, out, DOWNLOAD_CHUNK)
+        finally:
+            response.release_conn()
+    except (urllib3.exceptions.HTTPError, OSError) as err:
+        raise _guard(f"downloading {path} of {name} version {version}", err) from err
+    return True

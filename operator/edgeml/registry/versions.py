@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from edgeml.api.common import QUANTITY_PATTERN
+from edgeml.quantities import QUANTITY_PATTERN
 
 TAG_PREFIX = "edgeml.io/"
 SHA256_TAG = f"{TAG_PREFIX}sha256"

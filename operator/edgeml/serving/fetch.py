@@ -1,8 +1,8 @@
-"""Fetch a model version from MLflow into the node cache: the only serving module with mlflow.
+"""Fetch a model version from MLflow into the node cache, through the tracking server.
 
-Run as a child process (`python -m edgeml.serving.fetch`) by the server, so the server
-itself never imports mlflow (about 150 MB of resident memory an edge pod should not
-carry for a one-off download), and a hung download can be killed.
+Run as a child process (`python -m edgeml.serving.fetch`) by the server, so a hung
+download can be killed and the server never holds a download's buffers. It talks to
+MLflow's REST API (registry/client.py): the edge image carries no mlflow library.
 
     python -m edgeml.serving.fetch --model-uri models:/NAME/VERSION --cache-dir DIR
         [--expected-sha256 HEX]
@@ -20,21 +20,19 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from edgeml.registry.client import (
+    RegistryUnavailableError,
+    download_version_file,
+    get_baseline,
+    get_version,
+)
 from edgeml.serving.cache import MODEL_FILE, ModelCache, file_sha256
 
 TAG_SHA256 = "edgeml.io/sha256"
 TAG_RUN_ID = "edgeml.io/run-id"
-BASELINE_ARTIFACT = "edgeml/baseline.json"
-CLIENT_ENV_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-}
-"""Fail fast: the server retries with its own backoff and stays unready meanwhile."""
 
 
 def parse_model_uri(uri: str) -> tuple[str, str, bool]:
@@ -54,18 +52,14 @@ def parse_model_uri(uri: str) -> tuple[str, str, bool]:
 
 def fetch(uri: str, cache: ModelCache, expected: str | None) -> dict[str, Any]:
     """Download, verify and cache the version `uri` names; the outcome (see module doc)."""
-    import mlflow
-    from mlflow import MlflowClient
-
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not tracking_uri.startswith(("http://", "https://")):
+        return {"outcome": "unavailable", "reason": "MLFLOW_TRACKING_URI is not an http(s) URL"}
     name, ref, is_alias = parse_model_uri(uri)
-    client = MlflowClient()
-    version = (
-        client.get_model_version_by_alias(name, ref)
-        if is_alias
-        else client.get_model_version(name, ref)
-    )
-    tags = dict(version.tags or {})
-    want = expected or tags.get(TAG_SHA256)
+    version = get_version(tracking_uri, name, ref, is_alias)
+    if version is None:
+        return {"outcome": "unavailable", "reason": f"{uri} does not exist in {tracking_uri}"}
+    want = expected or version.tags.get(TAG_SHA256)
     if not want:
         return {
             "outcome": "unavailable",
@@ -75,22 +69,17 @@ def fetch(uri: str, cache: ModelCache, expected: str | None) -> dict[str, Any]:
         return {"outcome": "cached", "sha256": want, "version": str(version.version)}
     staging = cache.staging()
     try:
-        with tempfile.TemporaryDirectory(dir=staging) as download:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{version.version}", dst_path=download
-            )
-            downloaded = Path(local) / MODEL_FILE
-            if not downloaded.is_file():
-                return {"outcome": "unavailable", "reason": f"{uri} holds no {MODEL_FILE}"}
-            actual = file_sha256(downloaded)
-            if actual != want:
-                return {"outcome": "mismatch", "expected": want, "actual": actual}
-            os.replace(downloaded, staging / MODEL_FILE)
-            baseline = _baseline(tags.get(TAG_RUN_ID) or version.run_id, download)
+        downloaded = staging / MODEL_FILE
+        if not download_version_file(tracking_uri, name, version.version, MODEL_FILE, downloaded):
+            return {"outcome": "unavailable", "reason": f"{uri} holds no {MODEL_FILE}"}
+        actual = file_sha256(downloaded)
+        if actual != want:
+            return {"outcome": "mismatch", "expected": want, "actual": actual}
+        run_id = version.tags.get(TAG_RUN_ID) or version.run_id
         cache.commit(
             staging,
             want,
-            baseline,
+            _baseline(tracking_uri, run_id),
             {"uri": uri, "name": name, "version": str(version.version), "run_id": version.run_id},
         )
         return {"outcome": "cached", "sha256": want, "version": str(version.version)}
@@ -98,21 +87,15 @@ def fetch(uri: str, cache: ModelCache, expected: str | None) -> dict[str, Any]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _baseline(run_id: str | None, scratch: str) -> dict[str, Any] | None:
+def _baseline(tracking_uri: str, run_id: str | None) -> dict[str, Any] | None:
     """The run's drift baseline, or None (a model without one still serves)."""
-    import mlflow
-
     if not run_id:
         return None
     try:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=BASELINE_ARTIFACT, dst_path=os.path.join(scratch, "b")
-        )
-        value = json.loads(Path(path).read_text())
-    except Exception as exc:
+        return get_baseline(tracking_uri, run_id)
+    except RegistryUnavailableError as exc:
         print(f"no baseline for run {run_id}: {exc}", file=sys.stderr)
         return None
-    return value if isinstance(value, dict) else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,8 +105,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, required=True)
     parser.add_argument("--expected-sha256")
     args = parser.parse_args(argv)
-    for key, value in CLIENT_ENV_DEFAULTS.items():
-        os.environ.setdefault(key, value)
     try:
         outcome = fetch(args.model_uri, ModelCache(args.cache_dir), args.expected_sha256)
     except Exception as exc:

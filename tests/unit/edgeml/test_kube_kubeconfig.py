@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from edgeml.kube.kubeconfig import (
     in_cluster,
     kubeconfig_paths,
     load_kubeconfig,
+    token_service_account,
 )
 
 
@@ -180,3 +182,31 @@ def test_in_cluster_reads_the_service_account(tmp_path: Path) -> None:
         in_cluster(tmp_path, {"KUBERNETES_SERVICE_HOST": "10.0.0.1"})
     with pytest.raises(KubeconfigError, match="not running in a pod"):
         in_cluster(tmp_path / "absent", env)
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
+
+
+@pytest.mark.parametrize(
+    ("token", "account"),
+    [
+        (_jwt({"kubernetes.io": {"namespace": "ops", "serviceaccount": {"name": "op", "uid": "u1"},
+                                 "pod": {"name": "p", "uid": "u2"}}}), ("ops", "op", "u1")),
+        (_jwt({"kubernetes.io/serviceaccount/namespace": "ops",
+               "kubernetes.io/serviceaccount/service-account.name": "old",
+               "kubernetes.io/serviceaccount/service-account.uid": "u3"}), ("ops", "old", "u3")),
+        (_jwt({"sub": "system:serviceaccount:ops:op"}), None),
+        ("not-a-jwt", None),
+        ("a.!!!.c", None),
+        (f"a.{base64.urlsafe_b64encode(b'[1]').decode()}.c", None),
+    ],
+    ids=["projected", "legacy secret", "no claims", "not a jwt", "bad base64", "not an object"],
+)  # fmt: skip
+def test_the_service_account_a_token_names(
+    token: str, account: tuple[str, str, str] | None
+) -> None:
+    assert token_service_account(token) == account
