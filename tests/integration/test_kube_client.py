@@ -25,6 +25,7 @@ from edgeml.kube.kubeconfig import (
     load_kubeconfig,
 )
 from support.cluster import ClusterHandle
+from support.kube import web_pod
 
 
 @pytest.fixture
@@ -155,3 +156,24 @@ def test_client_certificates_given_inline(
         api.request("GET", path_of("api", "v1", "namespaces", namespace, "pods", "nope"))
     assert missing.value.status == 404
     assert missing.value.message == 'pods "nope" not found'
+
+
+def test_scraping_by_pod_ip_and_through_the_api_servers_proxy_read_the_same_page(
+    cluster: ClusterHandle, core: client.CoreV1Api, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`source.type: APIServerProxy` (EdgeDeployment analysis, DriftPolicy windows): the
+    page the API server relays, query included, is the page the pod serves."""
+    if not cluster.local:
+        pytest.skip("process nodes exist only on the local cluster")
+    from edgeml.kube import client as edgeml_client
+    from edgeml.kube.scrape import scrape
+
+    monkeypatch.setenv("KUBECONFIG", cluster.kubeconfig)
+    edgeml_client.api_client.cache_clear()
+    ip = web_pod(core, namespace, "edge-proc-0")
+    pod = {"metadata": {"name": "web", "namespace": namespace}, "status": {"podIP": ip}}
+    for source in ("PodIP", "APIServerProxy"):
+        page = scrape([pod], 8080, source, 5.0, path="/index.html", query={"seconds": "60"})
+        assert page == {"web": "hello from web\n"}, source
+        assert scrape([pod], 8080, source, 5.0, path="/absent") == {"web": None}, source
+    edgeml_client.api_client.cache_clear()

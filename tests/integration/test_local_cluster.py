@@ -11,13 +11,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from localcluster.fleet import EDGE_ROLE, EDGE_TAINT, POOL_LABEL, SIMULATOR_LABEL
+from localcluster.fleet import EDGE_ROLE, POOL_LABEL, SIMULATOR_LABEL
 from support.cluster import ClusterHandle
-from support.kube import job_condition, node_ready, pod_ready
+from support.kube import EDGE_TOLERATION, job_condition, node_ready, web_pod
 from support.objects import TEST_IMAGE
 from support.wait import wait_for
-
-EDGE_TOLERATION = {"key": EDGE_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}
 
 
 def _nodes_by_name(core: client.CoreV1Api) -> dict[str, Any]:
@@ -172,62 +170,13 @@ def test_job_exiting_3_fails_with_exit_code_3(
     assert terminated.message.strip() == "dataset is empty"
 
 
-def _web_pod(core: client.CoreV1Api, namespace: str, node: str) -> str:
-    """A pod on `node` serving "hello from web" on :8080; its IP once Ready."""
-    core.create_namespaced_pod(
-        namespace,
-        {
-            "metadata": {"name": "web"},
-            "spec": {
-                "nodeName": node,
-                "tolerations": [EDGE_TOLERATION],
-                "containers": [
-                    {
-                        "name": "web",
-                        "image": TEST_IMAGE,
-                        "command": ["python", "-m", "http.server", "8080"],
-                        "workingDir": "/srv",
-                        "volumeMounts": [{"name": "site", "mountPath": "/srv"}],
-                        "readinessProbe": {
-                            "httpGet": {"path": "/index.html", "port": 8080},
-                            "periodSeconds": 1,
-                        },
-                    }
-                ],
-                "initContainers": [
-                    {
-                        "name": "site",
-                        "image": TEST_IMAGE,
-                        "command": ["sh", "-c", "echo hello from $(POD_NAME) > /srv/index.html"],
-                        "env": [
-                            {
-                                "name": "POD_NAME",
-                                "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
-                            }
-                        ],
-                        "volumeMounts": [{"name": "site", "mountPath": "/srv"}],
-                    }
-                ],
-                "volumes": [{"name": "site", "emptyDir": {}}],
-            },
-        },
-    )
-    pod = wait_for(
-        lambda: core.read_namespaced_pod("web", namespace),
-        pod_ready,
-        timeout=60,
-        what="the web pod to be Ready",
-    )
-    return str(pod.status.pod_ip or "")
-
-
 @pytest.mark.parametrize("node_index", [0])
 def test_http_server_in_a_pod_answers_on_its_pod_ip(
     cluster: ClusterHandle, core: client.CoreV1Api, namespace: str, node_index: int
 ) -> None:
     if not cluster.local:
         pytest.skip("process nodes exist only on the local cluster")
-    ip = _web_pod(core, namespace, f"edge-proc-{node_index}")
+    ip = web_pod(core, namespace, f"edge-proc-{node_index}")
     assert ip, "the pod reports no IP"
     assert not ip.startswith("127."), f"expected a real, non-loopback pod IP, got {ip}"
     with urllib.request.urlopen(f"http://{ip}:8080/index.html", timeout=5) as resp:
@@ -248,7 +197,7 @@ def test_a_pod_reaches_a_pod_on_another_node_and_nothing_beyond_the_machine(
     edge pods' metrics this way); the host forwards between node bridges only."""
     if not cluster.local:
         pytest.skip("process nodes exist only on the local cluster")
-    ip = _web_pod(core, namespace, "edge-proc-0")
+    ip = web_pod(core, namespace, "edge-proc-0")
     core.create_namespaced_pod(
         namespace,
         {
@@ -289,7 +238,7 @@ def test_the_api_server_reaches_a_node_by_its_internal_ip_never_its_name(
     looks the node's name up in the machine's resolver (it did before)."""
     if not cluster.local:
         pytest.skip("process nodes exist only on the local cluster")
-    _web_pod(core, namespace, "edge-proc-0")
+    web_pod(core, namespace, "edge-proc-0")
     internal = {a.type: a.address for a in core.read_node("edge-proc-0").status.addresses}
     with pytest.raises(client.ApiException) as refused:
         core.read_namespaced_pod_log("web", namespace)

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubernetes import client
+
+from localcluster.fleet import EDGE_TAINT
+from support.objects import TEST_IMAGE
+from support.wait import wait_for
+
+EDGE_TOLERATION = {"key": EDGE_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}
+
 
 def node_ready(node: Any) -> str:
     """The status of a node's Ready condition: "True", "False", "Unknown" or "" if absent."""
@@ -21,3 +29,52 @@ def pod_ready(pod: Any) -> bool:
 def job_condition(job: Any, cond_type: str) -> bool:
     """True when the Job has condition `cond_type` with status True."""
     return any(c.type == cond_type and c.status == "True" for c in job.status.conditions or [])
+
+
+def web_pod(core: client.CoreV1Api, namespace: str, node: str) -> str:
+    """A pod on `node` serving "hello from web" on :8080; its IP once Ready."""
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "nodeName": node,
+                "tolerations": [EDGE_TOLERATION],
+                "containers": [
+                    {
+                        "name": "web",
+                        "image": TEST_IMAGE,
+                        "command": ["python", "-m", "http.server", "8080"],
+                        "workingDir": "/srv",
+                        "volumeMounts": [{"name": "site", "mountPath": "/srv"}],
+                        "readinessProbe": {
+                            "httpGet": {"path": "/index.html", "port": 8080},
+                            "periodSeconds": 1,
+                        },
+                    }
+                ],
+                "initContainers": [
+                    {
+                        "name": "site",
+                        "image": TEST_IMAGE,
+                        "command": ["sh", "-c", "echo hello from $(POD_NAME) > /srv/index.html"],
+                        "env": [
+                            {
+                                "name": "POD_NAME",
+                                "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+                            }
+                        ],
+                        "volumeMounts": [{"name": "site", "mountPath": "/srv"}],
+                    }
+                ],
+                "volumes": [{"name": "site", "emptyDir": {}}],
+            },
+        },
+    )
+    pod = wait_for(
+        lambda: core.read_namespaced_pod("web", namespace),
+        pod_ready,
+        timeout=60,
+        what="the web pod to be Ready",
+    )
+    return str(pod.status.pod_ip or "")
