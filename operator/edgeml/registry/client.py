@@ -160,12 +160,9 @@ def list_versions(tracking_uri: str, name: str, limit: int = 50) -> list[Registr
     """The newest versions of registered model `name` (None if the model does not exist)."""
     what = f"reading registered model {name}"
     try:
-        try:
-            model = _call(tracking_uri, "GET", "/registered-models/get", {"name": name})
-        except RegistryRequestError as err:
-            if err.code in NOT_FOUND_CODES:
-                return None
-            raise
+        model = _get_or_none(tracking_uri, "/registered-models/get", {"name": name})
+        if model is None:
+            return None
         if not isinstance(model.get("registered_model"), dict):
             raise RegistryUnavailableError(f"{tracking_uri} answered without a registered_model")
         aliases: dict[int, list[str]] = {}
@@ -248,21 +245,30 @@ def get_version(tracking_uri: str, name: str, ref: str, by_alias: bool) -> Regis
     """One version of `name` by number or by alias, without its run's metrics (None when
     the model, the version or the alias does not exist)."""
     what = f"reading {name} {'@' if by_alias else 'version '}{ref}"
-    path, query = (
-        ("/registered-models/alias", {"name": name, "alias": ref})
-        if by_alias
-        else ("/model-versions/get", {"name": name, "version": ref})
-    )
     try:
-        try:
-            found = _call(tracking_uri, "GET", path, query)
-        except RegistryRequestError as err:
-            if err.code in NOT_FOUND_CODES:
+        if by_alias:
+            # An unknown alias is INVALID_PARAMETER_VALUE on /registered-models/alias, like
+            # a malformed request: the model's alias list tells the two apart.
+            model = _get_or_none(tracking_uri, "/registered-models/get", {"name": name})
+            if model is None:
                 return None
-            raise
-        return _version(found["model_version"], {}, [])
+            aliases = model["registered_model"].get("aliases", [])
+            ref = next((str(a["version"]) for a in aliases if a["alias"] == ref), "")
+            if not ref:
+                return None
+        found = _get_or_none(tracking_uri, "/model-versions/get", {"name": name, "version": ref})
+        return None if found is None else _version(found["model_version"], {}, [])
     except (*FAILURES, KeyError, ValueError, TypeError) as err:
         raise _guard(what, err) from err
+
+
+def _get_or_none(tracking_uri: str, path: str, query: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return _call(tracking_uri, "GET", path, query)
+    except RegistryRequestError as err:
+        if err.code in NOT_FOUND_CODES:
+            return None
+        raise
 
 
 DOWNLOAD_CHUNK = 1 << 20
