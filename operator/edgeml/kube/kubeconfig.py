@@ -8,8 +8,8 @@ the part of the kubeconfig format client-go reads for these credentials: cluster
 tokenFile, client certificate and key as file or data, exec plugins of
 client.authentication.k8s.io/v1 and v1beta1), contexts (cluster, user, namespace),
 `current-context`, and KUBECONFIG lists merged as kubectl merges them (the first file to
-name a context, cluster or user wins). The long-removed `auth-provider` plugins and basic
-auth are refused with a message saying so.
+name a context, cluster or user wins). The long-removed `auth-provider` plugins, basic
+auth and a cluster's `proxy-url` are refused with a message saying so.
 """
 
 from __future__ import annotations
@@ -171,6 +171,8 @@ def connection(config: Mapping[str, Any], context: str | None) -> Connection:
     cluster = config["clusters"].get(chosen.get("cluster"))
     if cluster is None or not cluster.get("server"):
         raise KubeconfigError(f"context {name!r} names no cluster with a server")
+    if cluster.get("proxy-url"):
+        raise KubeconfigError(f"context {name!r}: the cluster's proxy-url is not supported")
     user = config["users"].get(chosen.get("user")) or {}
     if user.get("auth-provider"):
         raise KubeconfigError(

@@ -117,12 +117,14 @@ def test_a_named_context_is_chosen_over_the_current_one(tmp_path: Path) -> None:
         (_config(current=None), None, "has no current-context"),
         (_config(cluster={"insecure-skip-tls-verify": True}), None, "no cluster with a server"),
         (_config(user={"auth-provider": {"name": "gcp"}}), None, "auth-provider plugin"),
+        (_config(cluster={"server": "https://a:1", "proxy-url": "socks5://p:1"}), None,
+         "proxy-url is not supported"),
         (_config(user={"username": "u", "password": "p"}), None, "uses basic auth"),
         (_config(user={"client-key-data": "not base64!"}), None, "client-key-data is not base64"),
         (_config(user={"exec": {"args": ["x"]}}), None, "names no command"),
     ],
-    ids=["unknown context", "no current context", "no server", "auth-provider", "basic auth",
-         "bad base64", "exec without command"],
+    ids=["unknown context", "no current context", "no server", "auth-provider", "proxy",
+         "basic auth", "bad base64", "exec without command"],
 )  # fmt: skip
 def test_what_cannot_work_is_a_clear_error(
     tmp_path: Path, doc: dict[str, Any], context: str | None, said: str
