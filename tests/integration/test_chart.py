@@ -353,7 +353,7 @@ def test_replicas_elect_the_active_one_with_a_lease_in_the_release_namespace(
     (role,) = [d for d in docs if d["kind"] == "Role"]
     assert role["metadata"]["namespace"] == "plant-system"
     named = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-             "resourceNames": ["plant-edgeml"], "verbs": ["get", "update"]}  # fmt: skip
+             "resourceNames": ["plant-edgeml"], "verbs": ["get", "update", "delete"]}  # fmt: skip
     assert named in role["rules"]
     cluster_roles = [d for d in docs if d["kind"] == "ClusterRole"]
     assert len(cluster_roles) == 2  # the namespaced rules, and the cluster-scoped reads

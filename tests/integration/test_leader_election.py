@@ -30,7 +30,7 @@ def _lease_rights(rbac: client.RbacAuthorizationV1Api, namespace: str) -> None:
         "rules": [
             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-             "resourceNames": [LEASE], "verbs": ["get", "update"]},
+             "resourceNames": [LEASE], "verbs": ["get", "update", "delete"]},
         ],
     })  # fmt: skip
     rbac.create_namespaced_role_binding(namespace, {
