@@ -41,8 +41,10 @@ class Elector:
     name: str
     identity: str
     timing: LeaseTiming = field(default_factory=LeaseTiming)
-    owner: tuple[str, str] | None = None
-    """(name, uid) of the ServiceAccount the Lease belongs to, when running in a pod."""
+    owner: Callable[[], tuple[str, str] | None] = lambda: None
+    """(name, uid) of the ServiceAccount the Lease belongs to, asked at every write: an
+    account deleted and made again has a new uid, and a Lease naming the old one would be
+    collected."""
     record: LeaseRecord | None = None
     seen_version: str | None = None
     seen_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
@@ -64,7 +66,7 @@ class Elector:
         duration = int(self.timing.duration.total_seconds())
         return await asyncio.to_thread(
             write_lease, self.namespace, self.name, self.identity, duration,
-            read=self.record, acquired=acquired, owner=self.owner,
+            read=self.record, acquired=acquired, owner=self.owner(),
         )  # fmt: skip
 
     async def step(self) -> tuple[bool, timedelta]:
@@ -135,7 +137,7 @@ class Elector:
                     1,
                     read=record,
                     acquired=False,
-                    owner=self.owner,
+                    owner=self.owner(),
                 )
                 log.info("%s: released", self.where)
         except Exception as err:

@@ -112,10 +112,14 @@ def run(options: RuntimeOptions) -> int:
     from edgeml.kube.kubeconfig import own_service_account
 
     namespace, name, identity = options.lease
-    account = own_service_account()
-    # The Lease belongs to the operator's ServiceAccount, so it goes when the install goes
-    # (an owner must be in the dependent's namespace, or the collector deletes at once).
-    owner = account[1:] if account is not None and account[0] == namespace else None
+
+    def owner() -> tuple[str, str] | None:
+        # The Lease belongs to the operator's ServiceAccount, so it goes when the install
+        # goes (an owner must be in the dependent's namespace, or the collector deletes
+        # the Lease at once).
+        account = own_service_account()
+        return (account[1], account[2]) if account is not None and account[0] == namespace else None
+
     elector = Elector(namespace, name, identity, owner=owner)
     asyncio.run(run_elected(elector, options.liveness, operate))
     return 0

@@ -136,7 +136,8 @@ def test_credentials_come_from_the_mlflow_client_variables(
     uri = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         user = {"MLFLOW_TRACKING_USERNAME": "ann", "MLFLOW_TRACKING_PASSWORD": "pw"}
-        for env in ({}, user, {**user, "MLFLOW_TRACKING_TOKEN": "tok"}):
+        token = {"MLFLOW_TRACKING_TOKEN": "tok"}
+        for env in ({}, user, {**user, **token}, token):
             for key in (
                 "MLFLOW_TRACKING_USERNAME",
                 "MLFLOW_TRACKING_PASSWORD",
@@ -149,7 +150,7 @@ def test_credentials_come_from_the_mlflow_client_variables(
     finally:
         server.shutdown()
         thread.join(5)
-    assert _Recorder.seen == [None, "Basic YW5uOnB3", "Bearer tok"]
+    assert _Recorder.seen == [None, "Basic YW5uOnB3", "Basic YW5uOnB3", "Bearer tok"]
 
 
 def test_a_missing_model_is_none_and_a_bad_write_is_an_error(mlflow_uri: str) -> None:

@@ -106,7 +106,18 @@ class ApiClient:
         return urllib3.PoolManager(
             maxsize=POOL_SIZE,
             ssl_context=context,
-            retries=urllib3.Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0),
+            # Connect failures only (nothing was sent); every answer, a 429 or a 503 with
+            # Retry-After included, reaches the caller as it came.
+            retries=urllib3.Retry(
+                total=2,
+                connect=2,
+                read=0,
+                redirect=0,
+                status=0,
+                other=0,
+                respect_retry_after_header=False,
+                raise_on_status=False,
+            ),
             timeout=DEFAULT_TIMEOUT,
             **extra,
         )
@@ -123,8 +134,12 @@ class ApiClient:
                 f.write(data)
         return paths
 
-    def _authorization(self, renew: bool) -> str | None:
+    def _authorization(self, refused: tuple[str | None] | None) -> str | None:
+        """The header to send. `refused` holds the header a 401 just answered: the
+        credential is renewed then, unless another thread renewed it meanwhile."""
         with self._lock:
+            held = self._held()
+            renew = refused is not None and refused[0] == (f"Bearer {held}" if held else None)
             if self._conn.exec_plugin is not None:
                 token = self._plugin_token(renew)
             elif self._conn.token_file is not None:
@@ -132,6 +147,11 @@ class ApiClient:
             else:
                 token = self._token
         return f"Bearer {token}" if token else None
+
+    def _held(self) -> str | None:
+        if self._conn.exec_plugin is not None:
+            return self._exec.token if self._exec else None
+        return self._token
 
     def _plugin_token(self, renew: bool) -> str | None:
         plugin = self._conn.exec_plugin
@@ -171,11 +191,12 @@ class ApiClient:
         credential that can be renewed (a token file, a plugin) is retried once, renewed."""
         url = self._conn.server + path + (f"?{urlencode(query)}" if query else "")
         data = None if body is None else json.dumps(body).encode()
+        refused: tuple[str | None] | None = None
         for attempt in (0, 1):
             headers = {"Accept": "application/json", "User-Agent": "edgeml-operator"}
             if data is not None:
                 headers["Content-Type"] = content_type
-            auth = self._authorization(renew=attempt == 1)
+            auth = self._authorization(refused)
             if auth:
                 headers["Authorization"] = auth
             response = self._pool.request(
@@ -185,6 +206,7 @@ class ApiClient:
             renewable = self._conn.exec_plugin is not None or self._conn.token_file is not None
             if response.status != 401 or attempt == 1 or not renewable:
                 return response
+            refused = (auth,)
         raise AssertionError("unreachable")
 
     def request(
@@ -195,9 +217,12 @@ class ApiClient:
         query: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        timeout: float | None = None,
     ) -> Any:
         """The decoded JSON answer of one request; ApiError for an error status."""
-        response = self.call(method, path, query=query, body=body, content_type=content_type)
+        response = self.call(
+            method, path, query=query, body=body, content_type=content_type, timeout=timeout
+        )
         if response.status >= 400:
             raise ApiError(
                 response.status, response.reason or "", response.data.decode(errors="replace")

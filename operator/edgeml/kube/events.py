@@ -8,10 +8,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from urllib3.exceptions import HTTPError
-
 from edgeml.api.events import Event
-from edgeml.kube.client import ApiError, api_client, path_of
+from edgeml.kube.client import CLUSTER_ERRORS, api_client, path_of
 
 COMPONENT = "edgeml-operator"
 MAX_MESSAGE = 1024
@@ -55,7 +53,7 @@ def post_events(body: Mapping[str, Any], events: list[Event]) -> None:
         try:
             api.request("POST", path_of("api", "v1", "namespaces", ref["namespace"], "events"),
                         body=manifest)  # fmt: skip
-        except (ApiError, HTTPError, OSError) as err:
+        except CLUSTER_ERRORS as err:
             log.warning(
                 "could not post event %s on %s/%s: %s", event.reason, ref["namespace"],
                 ref["name"], err,

@@ -179,6 +179,8 @@ def connection(config: Mapping[str, Any], context: str | None) -> Connection:
             f"user {chosen.get('user')!r} uses an auth-provider plugin, which Kubernetes "
             "removed in 1.26: use its exec credential plugin instead"
         )
+    if user.get("as") or user.get("as-groups") or user.get("as-uid") or user.get("as-user-extra"):
+        raise KubeconfigError(f"user {chosen.get('user')!r} impersonates: not supported")
     if user.get("username") or user.get("password"):
         raise KubeconfigError(
             f"user {chosen.get('user')!r} uses basic auth, which is not supported"
@@ -210,7 +212,7 @@ def _data(entry: Mapping[str, Any], key: str) -> bytes | None:
     if not value:
         return None
     try:
-        return base64.b64decode(str(value), validate=True)
+        return base64.b64decode("".join(str(value).split()), validate=True)
     except ValueError as err:
         raise KubeconfigError(f"{key} is not base64") from err
 
@@ -272,9 +274,15 @@ def run_exec_plugin(plugin: ExecPlugin, server: str, timeout: float = 60.0) -> E
     expires, cert, key = (
         status.get(k) for k in ("expirationTimestamp", "clientCertificateData", "clientKeyData")
     )
+    try:
+        until = datetime.fromisoformat(expires).astimezone(UTC) if expires else None
+    except (TypeError, ValueError) as err:
+        raise KubeconfigError(
+            f"credential plugin {plugin.command}: bad expiry {expires!r}"
+        ) from err
     return ExecCredential(
         token=status.get("token"),
         cert_data=cert.encode() if cert else None,
         key_data=key.encode() if key else None,
-        expires=datetime.fromisoformat(expires).astimezone(UTC) if expires else None,
+        expires=until,
     )

@@ -20,6 +20,11 @@ class LeaseRecord:
     acquired: datetime | None = None
 
 
+TIMEOUT_SECONDS = 4.0
+"""Per Lease call: well inside the renew deadline (7 s), so a hung renewal cannot let a
+holder act on after a standby may have taken over."""
+
+
 def _path(namespace: str, *name: str) -> str:
     return path_of("apis", "coordination.k8s.io", "v1", "namespaces", namespace, "leases", *name)
 
@@ -31,7 +36,7 @@ def _micro_time(at: datetime) -> str:
 def read_lease(namespace: str, name: str) -> LeaseRecord | None:
     """The Lease, or None when it does not exist."""
     try:
-        lease = api_client().request("GET", _path(namespace, name))
+        lease = api_client().request("GET", _path(namespace, name), timeout=TIMEOUT_SECONDS)
     except ApiError as err:
         if err.status == 404:
             return None
@@ -82,9 +87,9 @@ def write_lease(
                  "spec": spec}  # fmt: skip
     try:
         if read is None:
-            api_client().request("POST", _path(namespace), body=body)
+            api_client().request("POST", _path(namespace), body=body, timeout=TIMEOUT_SECONDS)
         else:
-            api_client().request("PUT", _path(namespace, name), body=body)
+            api_client().request("PUT", _path(namespace, name), body=body, timeout=TIMEOUT_SECONDS)
     except ApiError as err:
         if err.status == 409:
             return False

@@ -65,7 +65,7 @@ per request."""
 @functools.cache
 def _pool() -> urllib3.PoolManager:
     tls: dict[str, Any] = {}
-    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("true", "1"):
         tls["cert_reqs"] = "CERT_NONE"
     elif os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
         tls["ca_certs"] = os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"]
@@ -78,14 +78,13 @@ def _pool() -> urllib3.PoolManager:
 
 def _auth() -> dict[str, str]:
     """The Authorization header the mlflow client would send, from the same variables."""
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    if token:
-        return {"Authorization": f"Bearer {token}"}
+    # In the mlflow client's order: basic auth when both are set, else the token.
     user, password = (os.environ.get(f"MLFLOW_TRACKING_{k}") for k in ("USERNAME", "PASSWORD"))
     if user and password:
         pair = base64.b64encode(f"{user}:{password}".encode()).decode()
         return {"Authorization": f"Basic {pair}"}
-    return {}
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def _call(tracking_uri: str, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -274,6 +273,16 @@ def _get_or_none(tracking_uri: str, path: str, query: dict[str, Any]) -> dict[st
 DOWNLOAD_CHUNK = 1 << 20
 
 
+def _download_timeout() -> urllib3.Timeout:
+    # The tracking server copies the whole artifact from its store before the first byte:
+    # the read timeout is the mlflow client's (MLFLOW_HTTP_REQUEST_TIMEOUT, 120 s).
+    try:
+        read = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or 120)
+    except ValueError:
+        read = 120.0
+    return urllib3.Timeout(connect=TIMEOUT.connect_timeout, read=read)
+
+
 def download_version_file(
     tracking_uri: str, name: str, version: int, path: str, destination: Path
 ) -> bool:
@@ -283,8 +292,9 @@ def download_version_file(
     fields = {"name": name, "version": str(version), "path": path}
     try:
         response = _pool().request(
-            "GET", url, fields=fields, headers=_auth(), preload_content=False
-        )
+            "GET", url, fields=fields, headers=_auth(), preload_content=False,
+            timeout=_download_timeout(),
+        )  # fmt: skip
         try:
             if response.status == 404:
                 return False

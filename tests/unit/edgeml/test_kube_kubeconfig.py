@@ -67,10 +67,11 @@ def test_the_current_context_gives_server_credentials_and_namespace(tmp_path: Pa
 
 def test_relative_paths_are_the_defining_files_and_data_is_decoded(tmp_path: Path) -> None:
     pem = b"-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"
+    wrapped = base64.encodebytes(pem).decode()  # with line breaks, as Go accepts too
     doc = _config(
         cluster={"server": "https://a:1/", "certificate-authority": "pki/ca.crt",
                  "tls-server-name": "api.internal"},
-        user={"client-certificate-data": base64.b64encode(pem).decode(),
+        user={"client-certificate-data": wrapped,
               "client-key": "pki/admin.key", "tokenFile": "~/token"},
     )  # fmt: skip
     merged = load_kubeconfig([_write(tmp_path / "dir" / "config", doc)])
@@ -120,11 +121,12 @@ def test_a_named_context_is_chosen_over_the_current_one(tmp_path: Path) -> None:
         (_config(cluster={"server": "https://a:1", "proxy-url": "socks5://p:1"}), None,
          "proxy-url is not supported"),
         (_config(user={"username": "u", "password": "p"}), None, "uses basic auth"),
+        (_config(user={"token": "t", "as": "admin"}), None, "impersonates: not supported"),
         (_config(user={"client-key-data": "not base64!"}), None, "client-key-data is not base64"),
         (_config(user={"exec": {"args": ["x"]}}), None, "names no command"),
     ],
     ids=["unknown context", "no current context", "no server", "auth-provider", "proxy",
-         "basic auth", "bad base64", "exec without command"],
+         "basic auth", "impersonation", "bad base64", "exec without command"],
 )  # fmt: skip
 def test_what_cannot_work_is_a_clear_error(
     tmp_path: Path, doc: dict[str, Any], context: str | None, said: str
