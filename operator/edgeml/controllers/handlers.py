@@ -19,6 +19,7 @@ from edgeml.controllers.edgemodel import act_on_model, observe_model
 from edgeml.controllers.lanes import RESYNC, WOKEN, resync_unless_woken, run_in
 from edgeml.controllers.reconcile import Controller, reconcile
 from edgeml.controllers.trainingrun import observe_run
+from edgeml.kube.login import connection_info
 from edgeml.kube.reads import get_custom
 from edgeml.metrics import DRIFT, PHASES
 from edgeml.objects.inference import DEPLOYMENT_LABEL
@@ -198,6 +199,12 @@ def _unobserved(body: kopf.Body) -> bool:
     while it was down): a pass worth putting ahead of the resyncs."""
     status = body.get("status") or {}
     return bool(status.get("observedGeneration") != body.metadata.get("generation"))
+
+
+@kopf.on.login(id="edgeml-login")
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """kopf connects as our own client does (kube/login.py says why)."""
+    return connection_info()
 
 
 @kopf.on.event(GROUP, VERSION, "edgedeployments", id="edgedeployments-event")

@@ -177,6 +177,19 @@ class ApiClient:
             self._token_read = time.monotonic()
         return self._token
 
+    def credentials(self) -> tuple[Connection, str | None, ExecCredential | None]:
+        """The connection, a bearer token read now (a token file re-read, a plugin's
+        credential renewed if it is about to expire) and the plugin's credential, for
+        kopf's own login."""
+        with self._lock:
+            if self._conn.exec_plugin is not None:
+                token = self._plugin_token(renew=False)
+            elif self._conn.token_file is not None:
+                token = self._file_token(self._conn.token_file, renew=True)
+            else:
+                token = self._token
+            return self._conn, token, self._exec
+
     def call(
         self,
         method: str,
