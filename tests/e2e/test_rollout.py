@@ -120,9 +120,10 @@ def test_rollout_waves_rollbacks_and_an_offline_node(
     ed.roll_to(MODEL, same.version)
     done = ed.wait_phase("Healthy", same.version)
     assert done["status"]["stable"]["ready"] == 3
-    reasons = ed.events()
+    # The operator posts a transition's Events just after the status that makes it.
+    reasons = wait_for(ed.events, lambda r: r.count("RolloutCompleted") == 2, timeout=30,
+                       what="the second RolloutCompleted Event")  # fmt: skip
     assert "AnalysisFailed" not in reasons
-    assert reasons.count("RolloutCompleted") == 2
 
     # 3. A version whose predictions shift: rolled back by the operator.
     skewed = train_version(registered, mlflow, tmp_path, skewed=True)
