@@ -178,12 +178,12 @@ class ApiClient:
         return self._token
 
     def credentials(self) -> tuple[Connection, str | None, ExecCredential | None]:
-        """The connection, a bearer token read now (a token file re-read, a plugin's
-        credential renewed if it is about to expire) and the plugin's credential, for
-        kopf's own login."""
+        """The connection, a bearer token read now (a token file re-read, a plugin run
+        again) and the plugin's credential, for kopf's own login: kopf asks at start and
+        after a 401, so what it held is stale then."""
         with self._lock:
             if self._conn.exec_plugin is not None:
-                token = self._plugin_token(renew=False)
+                token = self._plugin_token(renew=True)
             elif self._conn.token_file is not None:
                 token = self._file_token(self._conn.token_file, renew=True)
             else:
