@@ -205,8 +205,8 @@ def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int
 
 def check_serving(bundle: Bundle, workdir: Path, model_uri: str | None) -> None:
     bundle.run(["python", "-c", (
-        "import onnxruntime, numpy, orjson, httptools, prometheus_client, edgeml.serving.app, "
-        "edgeml.serving.program, edgeml.serving.fetch, sys; "
+        "import onnxruntime, numpy, orjson, httptools, uvloop, prometheus_client, "
+        "edgeml.serving.app, edgeml.serving.program, edgeml.serving.fetch, sys; "
         "extra = [m for m in ('mlflow', 'pydantic', 'requests', 'kopf') if m in sys.modules]; "
         "assert not extra, extra"
     )])  # fmt: skip

@@ -12,6 +12,9 @@ unreachable. A sha256 mismatch keeps it unready for good. SIGTERM drains: no new
 connections, requests in flight finish (bounded by --shutdown-grace), the recent
 window is saved with its partial slot, exit 0.
 
+The event loop is uvloop's (libuv): the same server answered 6% more single-row requests
+on it than on asyncio's own loop, in one run alternating the two (docs/benchmarks.md).
+
 The recent window (GET /drift/window) is saved at each minute boundary to
 `<cache-dir>/windows/<model>-<version>-<hostname>.json` (or --window-state PATH), so a
 restarted container keeps it; --no-window-state keeps it in memory only.
@@ -29,6 +32,8 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import uvloop
 
 from edgeml.serving.app import AppSettings, ServingApp
 from edgeml.serving.cache import ModelCache, is_sha256
@@ -268,4 +273,4 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"edgeml serve: error: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(serve(config))
+    return uvloop.run(serve(config))

@@ -16,10 +16,17 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+import uvloop
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgeml.serving.httpserver import HttpServer, Request, RequestReader, Response
+from edgeml.serving.httpserver import (
+    HttpServer,
+    Request,
+    RequestReader,
+    Response,
+    _Connection,
+)
 
 
 def _echo(request: Request) -> Response | Awaitable[Response]:
@@ -35,11 +42,17 @@ def _echo(request: Request) -> Response | Awaitable[Response]:
     return response
 
 
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "uvloop": uvloop.new_event_loop,  # what `edgeml serve` runs on
+}
+
+
 class Running:
     """An HttpServer on its own event loop thread."""
 
-    def __init__(self, **options: Any) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, loop: str = "asyncio", **options: Any) -> None:
+        self.loop = LOOPS[loop]()
         self.server = HttpServer(_echo, max_body_bytes=1024, **options)
         self.port = 0
         ready = threading.Event()
@@ -64,12 +77,13 @@ class Running:
         return sock
 
 
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Running]]:
+@pytest.fixture(params=sorted(LOOPS))
+def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., Running]]:
+    """Start servers on asyncio's loop, then again on uvloop's (the transports differ)."""
     started: list[Running] = []
 
     def start(**options: Any) -> Running:
-        running = Running(**options)
+        running = Running(request.param, **options)
         started.append(running)
         return running
 
@@ -412,7 +426,7 @@ PIECES = [
 @pytest.fixture(scope="module")
 def fuzz_server() -> Iterator[Running]:
     """One server for every example: it must survive all of them."""
-    running = Running(header_timeout=0.3, body_timeout=0.3, idle_timeout=0.3)
+    running = Running("uvloop", header_timeout=0.3, body_timeout=0.3, idle_timeout=0.3)
     yield running
     running.stop()
 
@@ -527,3 +541,71 @@ def test_the_reader_bounds_the_framing_of_a_chunked_body() -> None:
     assert requests == []
     assert error is not None
     assert error.status == 413
+
+
+class RecordingTransport(asyncio.Transport):
+    """What a connection writes and when it closes, in order (no socket: the test below
+    is about when writes happen, which a real socket does not show)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[bytes | str] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.events.append(bytes(data))
+
+    def close(self) -> None:
+        self.events.append("close")
+
+    def is_closing(self) -> bool:
+        return "close" in self.events
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def test_the_answers_of_one_loop_pass_are_written_together_once_it_ends() -> None:
+    asyncio.run(_answers_of_one_pass())
+
+
+async def _answers_of_one_pass() -> None:
+    server = HttpServer(_echo, max_body_bytes=1024)
+    server.loop = asyncio.get_running_loop()
+    first, second = _Connection(server), _Connection(server)
+    one, two = RecordingTransport(), RecordingTransport()
+    first.connection_made(one)
+    second.connection_made(two)
+
+    first.data_received(GET + b"GET /two HTTP/1.1\r\n\r\n")
+    second.data_received(GET)
+    assert one.events == two.events == []  # made, not written: the pass goes on
+    await asyncio.sleep(0)  # the pass ends
+    (written,) = one.events  # both answers, in order, in one write
+    assert isinstance(written, bytes)
+    assert _statuses(written) == [200, 200]
+    assert written.index(b"/ok") < written.index(b"/two")
+    assert len(two.events) == 1
+
+    # Anything else written, or a close, goes after the answers made before it.
+    first.data_received(GET + CLOSE)
+    written, closed = one.events[1:]
+    assert isinstance(written, bytes)
+    assert _statuses(written) == [200, 200]
+    assert b"connection: close" in written
+    assert closed == "close"
+    second.data_received(GET + b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n")
+    answer, error, closed = two.events[1:]
+    assert isinstance(answer, bytes)
+    assert isinstance(error, bytes)
+    assert (_statuses(answer), _statuses(error), closed) == ([200], [400], "close")
+    await asyncio.sleep(0)
+    assert len(two.events) == 4  # nothing was left corked behind the error
