@@ -37,6 +37,7 @@ from edgeml.serving.metrics import (
     SQUARED_ERROR,
     Distributions,
     ServingMetrics,
+    class_labels,
 )
 from edgeml.serving.model import LoadedModel
 from edgeml.serving.protocol import (
@@ -111,6 +112,7 @@ class ServingApp:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="edgeml-infer")
         self._prediction_index = 0
         self._model_prefix = f"/v2/models/{self.name}"
+        self._infer_path = f"{self._model_prefix}/infer"
         self._clock = clock
         self.window: Window | None = None
         self._window_file: StateFile | None = None
@@ -215,6 +217,8 @@ class ServingApp:
         """Route one request."""
         path = request.path
         method = request.method
+        if path == self._infer_path and method == "POST":  # the hot path, before the rest
+            return self._infer(request)
         if path.startswith(self._model_prefix):
             rest = path[len(self._model_prefix) :]
             if rest.startswith("/versions/"):
@@ -343,8 +347,13 @@ class ServingApp:
         features = next(iter(parsed.inputs.values()))
         distributions = metrics.distributions
         distributions.observe_features(features)
-        distributions.observe_predictions(prediction)
-        self.memory.remember(request_id, _remembered(prediction, model.task.classification))
+        if model.task.classification:
+            labels = class_labels(prediction)
+            distributions.observe_predictions(prediction, labels)
+            self.memory.remember(request_id, labels)
+        else:
+            distributions.observe_predictions(prediction)
+            self.memory.remember(request_id, prediction.reshape(-1).tolist())
 
         names = parsed.outputs or model.output_names
         datatypes = model.output_datatypes
@@ -465,13 +474,6 @@ def window_body(counts: Counts, distributions: Distributions) -> dict[str, Any]:
         feedback = {"labelled": labelled, "confusion": confusion}
     return {"rows": count(ROWS), "features": features, "predictions": predictions,
             "feedback": feedback}  # fmt: skip
-
-
-def _remembered(prediction: npt.NDArray[Any], classification: bool) -> list[Any]:
-    values = prediction.reshape(-1).tolist()
-    if classification:
-        return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
-    return values
 
 
 def _distribution_bins(

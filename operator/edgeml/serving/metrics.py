@@ -221,8 +221,11 @@ class Distributions(Collector):
         for j, (_, bins) in enumerate(features):
             bins.add_many(rows[:, j])
 
-    def observe_predictions(self, predictions: npt.NDArray[Any]) -> None:
-        """Count a batch of predictions (class labels, or regression values)."""
+    def observe_predictions(
+        self, predictions: npt.NDArray[Any], labels: list[str] | None = None
+    ) -> None:
+        """Count a batch of predictions (class labels, or regression values); `labels`,
+        if the caller has them already, are the class labels as text."""
         if self.regression is not None:
             values = predictions.reshape(-1)
             if values.size == 1:
@@ -231,8 +234,7 @@ class Distributions(Collector):
                 self.regression.add_many(values.astype(np.float64))
             return
         classes = self.classes
-        for label in predictions.reshape(-1).tolist():
-            key = label.decode() if isinstance(label, bytes) else str(label)
+        for key in labels if labels is not None else class_labels(predictions):
             classes[key] = classes.get(key, 0) + 1
 
     def collect(self) -> Iterator[Metric]:
@@ -407,3 +409,10 @@ class ServingMetrics:
         counts[ABSOLUTE_ERROR] = feedback.absolute_error
         counts[SQUARED_ERROR] = feedback.squared_error
         return counts
+
+
+def class_labels(predictions: npt.NDArray[Any]) -> list[str]:
+    """A classifier's predicted labels, one per row, as text."""
+    return [
+        v.decode() if isinstance(v, bytes) else str(v) for v in predictions.reshape(-1).tolist()
+    ]

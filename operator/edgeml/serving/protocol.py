@@ -158,8 +158,8 @@ def parse_infer_request(
         raise RequestError(
             400, f"the body has {len(binary) - offset} bytes of binary data no input claims"
         )
-    missing = [name for name in inputs if name not in arrays]
-    if missing:
+    if len(arrays) != len(inputs):  # each is a model input, given once (checked above)
+        missing = [name for name in inputs if name not in arrays]
         raise RequestError(400, f"missing input '{missing[0]}'; the model needs {_names(inputs)}")
     if rows == 0:
         raise RequestError(400, "the request has no rows")
@@ -189,8 +189,16 @@ def _parse_input(
     if spec is None:
         raise RequestError(400, f"unknown input '{name}'; the model's inputs are {_names(inputs)}")
     shape = raw.get("shape")
-    if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
-        raise RequestError(400, f"input '{name}' needs 'shape', a list of non-negative integers")
+    # One pass over the shape: its element count, and whether each is a whole number
+    # (`type is int` refuses bool, an int subclass) that the model's shape allows.
+    count, fits = 1, isinstance(shape, list) and len(shape) == len(spec.shape)
+    for i, dim in enumerate(shape if isinstance(shape, list) else (None,)):
+        if type(dim) is not int or dim < 0:
+            raise RequestError(
+                400, f"input '{name}' needs 'shape', a list of non-negative integers"
+            )
+        count *= dim
+        fits = fits and spec.shape[i] in (-1, dim)
     datatype = raw.get("datatype")
     if not isinstance(datatype, str) or datatype not in KNOWN_DATATYPES:
         raise RequestError(
@@ -205,17 +213,12 @@ def _parse_input(
             f"input '{name}' has datatype {datatype}; the model expects {spec.datatype} "
             "(numeric datatypes are cast)",
         )
-    if len(shape) != len(spec.shape) or any(
-        want not in (-1, got) for want, got in zip(spec.shape, shape, strict=True)
-    ):
+    if not fits:
         raise RequestError(
             400,
             f"input '{name}' has shape {_shape_text(shape)}; the model expects "
             f"{_shape_text(spec.shape)} (-1 is any size)",
         )
-    count = 1
-    for dim in shape:
-        count *= dim
 
     used = 0
     parameters = raw.get("parameters")

@@ -46,6 +46,9 @@ def tensor(**changes: Any) -> dict[str, Any]:
         ({"inputs": [tensor(), tensor()]}, "given twice"),
         ({"inputs": [tensor(shape="1,3")]}, "needs 'shape'"),
         ({"inputs": [tensor(shape=[1, -3])]}, "needs 'shape'"),
+        ({"inputs": [tensor(shape=[True, 3])]}, "needs 'shape'"),  # a bool is no size
+        ({"inputs": [tensor(shape=[1, 3.0])]}, "needs 'shape'"),
+        ({"inputs": [tensor(shape=[1, 3, "x"])]}, "needs 'shape'"),  # before the rank
         ({"inputs": [tensor(shape=[1, 4], data=[1, 2, 3, 4])]}, "has shape [1, 4]"),
         ({"inputs": [tensor(shape=[3], data=[1, 2, 3])]}, "has shape [3]"),
         ({"inputs": [tensor(shape=[2, 3])]}, "has 3 values; shape [2, 3] needs 6"),
