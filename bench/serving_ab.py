@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import serving  # noqa: E402  (bench/serving.py: the model, the client, the helpers)
+import serving  # bench/serving.py: the model, the client, the helpers
 
 REPO = serving.REPO
 CLIENT_CPU, SERVER_CPU = 0, 1

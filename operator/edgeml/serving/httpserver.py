@@ -35,9 +35,10 @@ instead of one write per response as it is made. On this 2-CPU VM, with the clie
 other CPU, a write that wakes a sleeping client costs the server an inter-processor
 interrupt through the hypervisor: measured with `perf`, 17% of the server's CPU under
 8-connection load went to `sock_def_readable` waking the client. Written back to back,
-only the first answer of a pass wakes it; the server spent 9 µs of system CPU per
-request instead of 19 and answered 30% more requests (bench/serving.py, docs/benchmarks.md).
-A lone request waits for nothing (its pass has only it); under load an answer waits for
+only the first answer of a pass wakes it; with uvloop beside it, the server spent 10 µs
+of system CPU per request instead of 20 and answered 40% more requests
+(bench/serving_ab.py; docs/benchmarks.md). A lone request waits for nothing (its pass
+has only it: sequential p50 was unchanged); under load an answer waits for
 at most the other requests of its pass, which closed-loop clients were queued behind
 anyway (their mean latency is connections / throughput, so it fell).
 
