@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
+from edgeml.registry.client import RegisteredModel, read_model
 from support.cluster import ClusterHandle
+from support.models import train_version
 from support.objects import PLURALS, drift_policy, edge_deployment, training_run
 from support.objects import hermetic_edge_model as edge_model
 from support.operator import OperatorProcess, metric_value
@@ -513,3 +516,63 @@ def test_a_child_the_api_server_refuses_is_reported_and_the_object_recovers_once
         e for e in _events(core, namespace, "vibration-1") if e.reason == "ApplyFailed"
     ]
     assert len(refused_again) == 1, "one Event for the refusal, not one per retry"
+
+
+def test_a_registered_model_another_edge_model_owns_is_refused_and_the_fix_recovers(
+    operator: OperatorProcess,
+    cluster: ClusterHandle,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    batch: client.BatchV1Api,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Two EdgeModels naming one registered model (as two namespaces' same-named models do
+    by default on a shared MLflow): the first claims it, the second is refused, and so is
+    a run of it; naming a registered model of its own recovers it."""
+    assert cluster.settings is not None
+    mlflow_uri = cluster.settings.mlflow_uri
+    registered = f"it-owner-{uuid.uuid4().hex[:8]}"
+    train_version(registered, mlflow_uri, tmp_path)  # made before owners: no tag
+    _create(custom, namespace, edge_model("first", registry={"registeredModel": registered}))
+    owner = f"{namespace}/first"
+    wait_for(
+        lambda: (read_model(mlflow_uri, registered) or RegisteredModel([], {})).tags,
+        lambda tags: tags.get("edgeml.io/edge-model") == owner,
+        timeout=30,
+        what=f"{registered} tagged as {owner}'s",
+    )
+    _wait_condition(custom, namespace, "EdgeModel", "first", "Ready", "ChampionAvailable")
+
+    _create(custom, namespace, edge_model("second", registry={"registeredModel": registered}))
+    second = _wait_condition(
+        custom, namespace, "EdgeModel", "second", "Ready", "RegisteredModelInUse"
+    )
+    assert f"belongs to EdgeModel {owner}" in _condition(second, "Ready")["message"]
+    assert second["status"]["phase"] == "Invalid"
+    assert not second["status"].get("champion")
+    assert not second["status"].get("versions")
+    warned = wait_for(
+        lambda: [(e.type, e.reason) for e in _events(core, namespace, "second")],
+        lambda got: ("Warning", "RegisteredModelInUse") in got,
+        timeout=10,
+        what="a Warning event RegisteredModelInUse on EdgeModel second",
+    )
+    assert ("Normal", "Promoted") not in warned
+    _create(custom, namespace, training_run("second-1", model="second"))
+    run = _wait_condition(
+        custom, namespace, "TrainingRun", "second-1", "Ready", "RegisteredModelInUse"
+    )
+    assert run["status"]["phase"] == "Pending"
+    assert batch.list_namespaced_job(namespace).items == []
+    assert (read_model(mlflow_uri, registered) or RegisteredModel([], {})).tags[
+        "edgeml.io/edge-model"
+    ] == owner
+
+    # A name of its own: nothing registered there yet, and the run may go on.
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "edgemodels", "second",
+        {"spec": {"registry": {"registeredModel": f"{registered}-second"}}},
+    )  # fmt: skip
+    _wait_condition(custom, namespace, "EdgeModel", "second", "Ready", "NoChampion")
+    _wait_condition(custom, namespace, "TrainingRun", "second-1", "Ready", STARTED)

@@ -24,7 +24,9 @@ from edgeml.registry.client import (
     download_version_file,
     get_version,
     list_versions,
+    read_model,
     set_alias,
+    set_model_tag,
     set_version_tag,
 )
 from localcluster.settings import Settings
@@ -223,3 +225,20 @@ def test_an_ended_runs_metrics_are_read_once_a_running_runs_at_every_read(
     theirs.log_metric(run_id, "accuracy", 0.9)
     assert theirs.get_run(run_id).data.metrics["accuracy"] == 0.9
     assert accuracy() == 0.75, "an ended run's metrics are not read again"
+
+
+def test_read_model_and_set_model_tag_match_mlflow_client(
+    mlflow_uri: str, registered: tuple[str, Trained]
+) -> None:
+    name, _ = registered
+    theirs = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    set_model_tag(mlflow_uri, name, "edgeml.io/edge-model", "it/registry")
+    set_model_tag(mlflow_uri, name, "edgeml.io/edge-model", "it/registry")  # idempotent
+    model = read_model(mlflow_uri, name)
+    assert model is not None
+    assert model.tags == dict(theirs.get_registered_model(name).tags)
+    assert model.tags["edgeml.io/edge-model"] == "it/registry"
+    assert [v.version for v in model.versions] == [
+        v.version for v in list_versions(mlflow_uri, name) or []
+    ]
+    assert read_model(mlflow_uri, f"it-absent-{uuid.uuid4().hex[:8]}") is None

@@ -181,3 +181,29 @@ def test_unreachable_mlflow_exits_3_quickly(
     assert code == 3
     assert line.startswith("RegistryUnavailable: searching versions of ")
     assert elapsed < 30, f"took {elapsed:.1f} s to give up on a dead server"
+
+
+def test_a_run_tags_its_registered_model_and_refuses_one_another_edge_model_owns(
+    tracking_env: str, config: dict[str, Any], tmp_path: Path
+) -> None:
+    client = MlflowClient(tracking_env, tracking_env)
+    name = config["registeredModel"]
+    code, log = _train({**config, "edgeModel": "first"}, tmp_path)
+    assert code == 0, log
+    assert client.get_registered_model(name).tags["edgeml.io/edge-model"] == "it/first"
+
+    # Another EdgeModel naming the same registered model: refused, nothing registered.
+    other = {**config, "edgeModel": "second", "trainingRunUid": str(uuid.uuid4())}
+    code, log = _train(other, tmp_path)
+    assert code == 2, log
+    assert log.startswith("RegisteredModelInUse: MLflow registered model"), log
+    assert "belongs to EdgeModel it/first" in log
+    assert len(_versions(client, name)) == 1
+    assert client.get_registered_model(name).tags["edgeml.io/edge-model"] == "it/first"
+
+    # A registered model made before owners were tagged is taken by the first to train.
+    unowned = f"train-test-{uuid.uuid4().hex[:10]}"
+    client.create_registered_model(unowned)
+    code, log = _train({**other, "registeredModel": unowned}, tmp_path)
+    assert code == 0, log
+    assert client.get_registered_model(unowned).tags["edgeml.io/edge-model"] == "it/second"

@@ -272,7 +272,9 @@ class Registry(KubeModel):
     )
 
     registered_model: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
-    """The registered model's name; the EdgeModel's name when omitted."""
+    """The registered model's name; the EdgeModel's name when omitted. It holds one
+    EdgeModel's versions: the tag edgeml.io/edge-model names that EdgeModel, and another
+    naming it is refused (RegisteredModelInUse)."""
     tracking_uri: Annotated[
         Annotated[str, StringConstraints(pattern=r"^(https?|file)://.+")] | None,
         AfterValidator(_served_tracking_uri),

@@ -11,7 +11,7 @@ from edgeml.api.events import Event
 from edgeml.config import OperatorConfig
 from edgeml.kube.apply import CreateRefusedError, create_custom
 from edgeml.plans.common import Plan
-from edgeml.plans.edgemodel import ModelWorld, RecordRejection, plan_edge_model
+from edgeml.plans.edgemodel import ClaimModel, ModelWorld, RecordRejection, plan_edge_model
 from edgeml.plans.parsing import Parsed
 from edgeml.plans.promotion import (
     APPROVAL_ID_TAG,
@@ -24,11 +24,12 @@ from edgeml.plans.promotion import (
 from edgeml.plans.retraining import CreateRun
 from edgeml.registry.client import (
     RegistryUnavailableError,
-    list_versions,
+    read_model,
     set_alias,
+    set_model_tag,
     set_version_tag,
 )
-from edgeml.registry.versions import PROMOTION_MESSAGE_TAG, PROMOTION_TAG
+from edgeml.registry.versions import OWNER_TAG, PROMOTION_MESSAGE_TAG, PROMOTION_TAG
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,12 @@ def observe_model(parsed: Parsed[Any, Any], config: OperatorConfig) -> ModelWorl
         return world
     name = parsed.obj.spec.registry.registered_model or parsed.metadata.name
     try:
-        versions = list_versions(uri, name)
+        model = read_model(uri, name)
     except RegistryUnavailableError as err:
         return replace(world, registry_error=str(err))
-    return replace(world, versions=versions)
+    if model is None:
+        return world
+    return replace(world, versions=model.versions, owner=model.tags.get(OWNER_TAG))
 
 
 def _create_retrain(parsed: Parsed[Any, Any], plan: Plan[Any]) -> Plan[Any]:
@@ -78,6 +81,15 @@ def _create_retrain(parsed: Parsed[Any, Any], plan: Plan[Any]) -> Plan[Any]:
         )
     log.info("%s: %s TrainingRun %s", who, "created" if created else "found existing", name)
     return plan
+
+
+def _claim(uri: str, name: str, action: ClaimModel) -> None:
+    """Tag the registered model as the EdgeModel's (a failure is retried next reconcile)."""
+    try:
+        set_model_tag(uri, name, OWNER_TAG, action.owner)
+        log.info("%s: claimed registered model %s", action.owner, name)
+    except RegistryUnavailableError as err:
+        log.warning("%s: could not claim registered model %s: %s", action.owner, name, err)
 
 
 def _record_rejection(uri: str, name: str, action: RecordRejection) -> None:
@@ -104,6 +116,8 @@ def act_on_model(
     if parsed.obj is not None and uri is not None:
         name = parsed.obj.spec.registry.registered_model or parsed.metadata.name
         for action in plan.actions:
+            if isinstance(action, ClaimModel):
+                _claim(uri, name, action)
             if isinstance(action, RecordRejection):
                 _record_rejection(uri, name, action)
     decisions = [a for a in plan.actions if isinstance(a, Decision)]

@@ -60,6 +60,7 @@ def train_config(inputs: TrainingInputs, config: OperatorConfig) -> dict[str, An
         "namespace": meta["namespace"],
         "trainingRun": meta["name"],
         "trainingRunUid": meta["uid"],
+        "edgeModel": inputs.run["spec"]["modelRef"]["name"],
         "trigger": inputs.trigger,
         "reason": inputs.reason,
         "triggerId": inputs.trigger_id,

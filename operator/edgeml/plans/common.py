@@ -14,6 +14,8 @@ StatusT = TypeVar("StatusT", bound=StatusBase)
 
 READY = "Ready"
 INVALID_SPEC = "InvalidSpec"
+REGISTERED_MODEL_IN_USE = "RegisteredModelInUse"
+"""An EdgeModel's registered model belongs to another EdgeModel (registry OWNER_TAG)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,9 @@ def apply_conditions(
 
 def _is_warning(cond: Condition) -> bool:
     warned = ("NotFound", "Failed", "Unavailable", "Missing", "Invalid")
-    if cond.reason in (INVALID_SPEC, "RetrainingPaused") or cond.reason.endswith(warned):
+    if cond.reason in (INVALID_SPEC, REGISTERED_MODEL_IN_USE, "RetrainingPaused") or (
+        cond.reason.endswith(warned)
+    ):
         return True
     return (cond.type in ("Degraded", "Drifted") and cond.status == "True") or (
         cond.type == "Succeeded" and cond.status == "False"

@@ -21,6 +21,7 @@ from edgeml.objects.training_run import build_training_run, run_name, trigger_id
 from edgeml.plans.common import (
     INVALID_SPEC,
     READY,
+    REGISTERED_MODEL_IN_USE,
     ConditionSpec,
     Plan,
     apply_conditions,
@@ -42,6 +43,7 @@ from edgeml.registry.versions import (
     COMPARED_WITH_TAG,
     DATA_VERSION_TAG,
     DATASET_TAG,
+    OWNER_TAG,
     PROMOTION_MESSAGE_TAG,
     PROMOTION_TAG,
     REASON_TAG,
@@ -56,6 +58,27 @@ from edgeml.registry.versions import (
 REGISTRY_AVAILABLE = "RegistryAvailable"
 RETRAIN_ANNOTATION = "edgeml.io/retrain"
 RETRAIN_REASON_ANNOTATION = "edgeml.io/retrain-reason"
+
+
+@dataclass(frozen=True)
+class ClaimModel:
+    """Tag the registered model as this EdgeModel's (it exists and names no owner)."""
+
+    owner: str
+
+
+def model_owner(namespace: str | None, name: str) -> str:
+    """The OWNER_TAG value that names an EdgeModel."""
+    return f"{namespace}/{name}"
+
+
+def in_use_message(registered: str, owner: str, namespace: str | None, name: str) -> str:
+    """Why an EdgeModel may not use a registered model another EdgeModel holds."""
+    return (
+        f"MLflow registered model {registered} belongs to EdgeModel {owner} (its tag "
+        f"{OWNER_TAG}): this EdgeModel would promote and train into another's versions. Set "
+        f"spec.registry.registeredModel to a name of its own, such as {namespace}-{name}."
+    )
 
 
 @dataclass(frozen=True)
@@ -110,6 +133,9 @@ class ModelWorld:
     """The operator's estimator allow-list (empty: not checked)."""
     allowed_volume_types: tuple[str, ...] = ()
     """The volume sources a training Job may mount (empty: not checked)."""
+    owner: str | None = None
+    """The registered model's OWNER_TAG: the EdgeModel (`namespace/name`) it belongs to,
+    None when it has none (or does not exist)."""
 
 
 def check_edge_model(
@@ -244,6 +270,7 @@ def plan_edge_model(
     )
     update: dict[str, object] = {}
     actions: tuple[object, ...] = ()
+    claim: tuple[ClaimModel, ...] = ()  # carried out before the other actions
     if error is not None or parsed.obj is None:
         wanted = [
             ConditionSpec(READY, "False", INVALID_SPEC, error or "the spec could not be read")
@@ -253,6 +280,7 @@ def plan_edge_model(
         spec = parsed.obj.spec
         registered = spec.registry.registered_model or parsed.metadata.name
         update["registered_model"] = registered
+        me = model_owner(parsed.metadata.namespace, parsed.metadata.name)
         wanted = []
         if world.tracking_uri is None:
             wanted.append(
@@ -277,6 +305,18 @@ def plan_edge_model(
             wanted.append(
                 ConditionSpec(REGISTRY_AVAILABLE, "True", "Reachable", f"Read {registered}.")
             )
+            if world.versions is not None and world.owner is None:
+                claim = (ClaimModel(me),)
+        taken = (
+            world.tracking_uri is not None
+            and world.registry_error is None
+            and world.versions is not None
+            and world.owner not in (None, me)
+        )
+        if taken:
+            # Nothing of the other EdgeModel's registered model is mirrored or acted on.
+            update.update(champion=None, versions=[], latest_version=None, candidate=None)
+        elif world.tracking_uri is not None and world.registry_error is None:
             versions = world.versions or []
             champion_v = next((v for v in versions if CHAMPION in v.aliases), None)
             decision = decide_promotion(
@@ -316,7 +356,20 @@ def plan_edge_model(
                     message=decision.message,
                 )
         champion = update.get("champion", base.champion)
-        if champion is None:
+        if taken:
+            assert world.owner is not None
+            phase = "Invalid"
+            wanted.append(
+                ConditionSpec(
+                    READY,
+                    "False",
+                    REGISTERED_MODEL_IN_USE,
+                    in_use_message(
+                        registered, world.owner, parsed.metadata.namespace, parsed.metadata.name
+                    ),
+                )
+            )
+        elif champion is None:
             phase = "Pending"
             wanted.append(
                 ConditionSpec(
@@ -335,6 +388,7 @@ def plan_edge_model(
                     READY, "True", "ChampionAvailable", f"Version {champion.version} is champion."
                 )
             )
+    actions = (*claim, *actions)
     retrain_events: list[Event] = []
     if parsed.obj is not None and error is None:
         create, update["retrain"], retrain_events = retrain_request(parsed, now)

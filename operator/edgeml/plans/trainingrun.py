@@ -18,6 +18,7 @@ from edgeml.objects.training_run import TRIGGER_ID_LABEL
 from edgeml.plans.common import (
     INVALID_SPEC,
     READY,
+    REGISTERED_MODEL_IN_USE,
     ConditionSpec,
     Plan,
     apply_conditions,
@@ -51,6 +52,14 @@ def _template_problem(
         "spec.overrides",
         config.training_volume_types,
     )
+
+
+def _in_use(model: dict[str, Any]) -> str | None:
+    """The EdgeModel's message if its registered model belongs to another EdgeModel."""
+    for condition in (model.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == READY and condition.get("reason") == REGISTERED_MODEL_IN_USE:
+            return str(condition.get("message") or REGISTERED_MODEL_IN_USE)
+    return None
 
 
 MODEL_WAIT = timedelta(seconds=2)
@@ -243,6 +252,14 @@ def plan_training_run(
             ]
             update["completion_time"] = now
             update["failure_reason"] = problem
+        elif (in_use := _in_use(world.model)) is not None:
+            # Training now would add a version to another EdgeModel's registered model.
+            phase = "Pending"
+            message = f"EdgeModel {parsed.obj.spec.model_ref.name} cannot train: {in_use}"
+            wanted = [
+                ConditionSpec(READY, "False", REGISTERED_MODEL_IN_USE, message),
+                ConditionSpec(SUCCEEDED, "Unknown", REGISTERED_MODEL_IN_USE, message),
+            ]
         elif ((world.model.get("status") or {}).get("observedGeneration")) is None:
             # An EdgeModel applied together with the run has not read its champion yet: a
             # Job made now would not score the champion on its rows (no fair comparison).

@@ -24,6 +24,7 @@ import os
 import shutil
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -155,8 +156,22 @@ def _run_metrics(tracking_uri: str, run_id: str) -> dict[str, float]:
     return metrics
 
 
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A registered model as the operator reads it: its newest versions and its tags."""
+
+    versions: list[RegistryVersion]
+    tags: dict[str, str]
+
+
 def list_versions(tracking_uri: str, name: str, limit: int = 50) -> list[RegistryVersion] | None:
     """The newest versions of registered model `name` (None if the model does not exist)."""
+    model = read_model(tracking_uri, name, limit)
+    return None if model is None else model.versions
+
+
+def read_model(tracking_uri: str, name: str, limit: int = 50) -> RegisteredModel | None:
+    """Registered model `name`: its newest versions and its tags (None if it does not exist)."""
     what = f"reading registered model {name}"
     try:
         model = _get_or_none(tracking_uri, "/registered-models/get", {"name": name})
@@ -164,6 +179,10 @@ def list_versions(tracking_uri: str, name: str, limit: int = 50) -> list[Registr
             return None
         if not isinstance(model.get("registered_model"), dict):
             raise RegistryUnavailableError(f"{tracking_uri} answered without a registered_model")
+        tags = {
+            str(t["key"]): str(t.get("value", ""))
+            for t in model["registered_model"].get("tags", [])
+        }
         aliases: dict[int, list[str]] = {}
         for entry in model.get("registered_model", {}).get("aliases", []):
             aliases.setdefault(int(entry["version"]), []).append(entry["alias"])
@@ -179,7 +198,7 @@ def list_versions(tracking_uri: str, name: str, limit: int = 50) -> list[Registr
                 "order_by": "version_number DESC",
             },
         ).get("model_versions", [])
-        return [
+        versions = [
             _version(
                 mv,
                 _run_metrics(tracking_uri, mv["run_id"]) if mv.get("run_id") else {},
@@ -187,8 +206,18 @@ def list_versions(tracking_uri: str, name: str, limit: int = 50) -> list[Registr
             )
             for mv in found
         ]
+        return RegisteredModel(versions, tags)
     except (*FAILURES, KeyError, ValueError) as err:
         raise _guard(what, err) from err
+
+
+def set_model_tag(tracking_uri: str, name: str, key: str, value: str) -> None:
+    """Tag the registered model itself (idempotent)."""
+    body = {"name": name, "key": key, "value": value}
+    try:
+        _call(tracking_uri, "POST", "/registered-models/set-tag", body)
+    except FAILURES as err:
+        raise _guard(f"tagging registered model {name}", err) from err
 
 
 def set_alias(tracking_uri: str, name: str, alias: str, version: int) -> None:

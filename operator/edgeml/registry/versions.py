@@ -29,6 +29,10 @@ COMPARED_WITH_TAG = f"{TAG_PREFIX}compared-with"
 PROMOTION_TAG = f"{TAG_PREFIX}promotion"
 """Rejected, once promotion refused the version (promoted versions carry promoted-by)."""
 PROMOTION_MESSAGE_TAG = f"{TAG_PREFIX}promotion-message"
+OWNER_TAG = f"{TAG_PREFIX}edge-model"
+"""On the registered model: the EdgeModel (`namespace/name`) whose versions it holds. Two
+EdgeModels of the same name in two namespaces default to one registered name on a shared
+MLflow; the tag keeps the second from taking, promoting or training into the first's."""
 CHAMPION_METRIC_PREFIX = "champion."
 """Run metrics holding the champion's score on the version's held-out rows."""
 TRAINING_METRIC_PREFIX = "training."

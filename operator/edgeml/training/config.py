@@ -42,6 +42,9 @@ class TrainingConfig(KubeModel):
     """The TrainingRun's name."""
     training_run_uid: _NonEmpty
     """The TrainingRun's uid: the idempotency key of the registered version."""
+    edge_model: str | None = None
+    """The TrainingRun's EdgeModel (its modelRef.name): the registered model is tagged as
+    `namespace/edgeModel`'s, and one tagged as another EdgeModel's is refused."""
     trigger: str = "Manual"
     """Why the run exists: Manual, Schedule, Drift or NewData."""
     reason: str | None = None

@@ -33,12 +33,13 @@ import numpy.typing as npt
 import onnx
 
 from edgeml import __version__
+from edgeml.plans.common import REGISTERED_MODEL_IN_USE
 from edgeml.registry.versions import COMPARED_WITH_TAG as TAG_COMPARED_WITH
 from edgeml.registry.versions import DATA_VERSION_TAG as TAG_DATA_VERSION
+from edgeml.registry.versions import OWNER_TAG, TRAINING_METRIC_PREFIX
 from edgeml.registry.versions import REASON_TAG as TAG_REASON
 from edgeml.registry.versions import REQUIRES_APPROVAL_TAG as TAG_REQUIRES_APPROVAL
 from edgeml.registry.versions import TEMPLATE_DIGEST_TAG as TAG_TEMPLATE_DIGEST
-from edgeml.registry.versions import TRAINING_METRIC_PREFIX
 from edgeml.registry.versions import TRIGGER_ID_TAG as TAG_TRIGGER_ID
 from edgeml.training.config import TrainingConfig
 from edgeml.training.errors import TrainingError
@@ -349,6 +350,30 @@ def _stop_stale_runs(client: Any, experiment_id: str, uid: str) -> None:
         client.set_terminated(run.info.run_id, status="KILLED")
 
 
+def _claim_model(client: Any, name: str, owner: str) -> None:
+    """Create the registered model tagged as `owner`'s, or tag it if it names no owner;
+    refuse one another EdgeModel owns (the operator refuses that too, but two first runs
+    of same-named EdgeModels in two namespaces may race to create it)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name, tags={OWNER_TAG: owner})
+        return
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    current = client.get_registered_model(name).tags.get(OWNER_TAG)
+    if current is None:
+        client.set_registered_model_tag(name, OWNER_TAG, owner)
+    elif current != owner:
+        raise TrainingError(
+            REGISTERED_MODEL_IN_USE,
+            f"MLflow registered model {name} belongs to EdgeModel {current} (its tag "
+            f"{OWNER_TAG}), not to {owner}; set spec.registry.registeredModel on {owner} "
+            "to a name of its own",
+        )
+
+
 def log_and_register(config: TrainingConfig, record: RunRecord) -> RegisteredVersion:
     """Log the run, register the model as a new version, verify and tag its sha256."""
     import mlflow
@@ -385,6 +410,8 @@ def log_and_register(config: TrainingConfig, record: RunRecord) -> RegisteredVer
                 mlflow.log_text("\n".join(record.notes) + "\n", "edgeml/notes.txt")
             if record.dataset_objects:
                 mlflow.log_dict({"objects": record.dataset_objects}, "edgeml/dataset-objects.json")
+            if config.edge_model:
+                _claim_model(client, name, f"{config.namespace}/{config.edge_model}")
             # The uid tag goes in with the version itself: a retry finds it, whatever
             # happens after this call.
             version = mlflow.register_model(

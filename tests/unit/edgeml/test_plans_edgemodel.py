@@ -16,6 +16,7 @@ from edgeml.plans.edgemodel import (
     REGISTRY_AVAILABLE,
     RETRAIN_ANNOTATION,
     RETRAIN_REASON_ANNOTATION,
+    ClaimModel,
     ModelWorld,
     RecordRejection,
     check_edge_model,
@@ -78,8 +79,13 @@ def version(
     )
 
 
+OWNER = "ml/vibration"
+"""The registered model's owner tag as the EdgeModel of body_of() claims it."""
+
+
 def world(*versions: RegistryVersion, **kw: Any) -> ModelWorld:
-    return ModelWorld(versions=list(versions), tracking_uri=URI, **kw)
+    """The registry, with the registered model already claimed by this EdgeModel."""
+    return ModelWorld(versions=list(versions), tracking_uri=URI, **{"owner": OWNER, **kw})
 
 
 def body_of(
@@ -427,6 +433,7 @@ def after(world_: ModelWorld, first: Plan[EdgeModelStatus]) -> ModelWorld:
                 for v in world_.versions
             ],
             tracking_uri=world_.tracking_uri,
+            owner=world_.owner,
         )  # fmt: skip
     if promote is None or world_.versions is None:
         return world_
@@ -440,7 +447,7 @@ def after(world_: ModelWorld, first: Plan[EdgeModelStatus]) -> ModelWorld:
         else:
             v = RegistryVersion(v.version, v.run_id, v.source, v.created, v.tags, v.metrics, ())
         versions.append(v)
-    return ModelWorld(versions=versions, tracking_uri=world_.tracking_uri)
+    return ModelWorld(versions=versions, tracking_uri=world_.tracking_uri, owner=world_.owner)
 
 
 @pytest.mark.parametrize(("name", "spec", "world_", "expected"), SCENARIOS, ids=IDS)
@@ -702,3 +709,34 @@ def test_a_regressor_with_the_default_metrics_is_valid() -> None:
         promotion={"gates": []},
     )
     assert check_edge_model(spec) is None
+
+
+def test_an_unclaimed_registered_model_is_claimed_and_read_as_usual() -> None:
+    result = plan(body_of(), world(version(4, 0.9), V3_CHAMPION, owner=None), now=T1)
+    claims = [a for a in result.actions if isinstance(a, ClaimModel)]
+    assert claims == [ClaimModel("ml/vibration")]
+    assert any(isinstance(a, Decision) for a in result.actions)  # promotion goes on
+    assert conditions(result.status)["Ready"][0] == "True"
+
+
+def test_a_registered_model_that_does_not_exist_yet_is_not_claimed() -> None:
+    result = plan(body_of(), ModelWorld(versions=None, tracking_uri=URI))
+    assert not [a for a in result.actions if isinstance(a, ClaimModel)]
+    assert conditions(result.status)["Ready"] == ("False", "NoChampion")
+
+
+def test_a_registered_model_another_edge_model_owns_is_neither_mirrored_nor_promoted() -> None:
+    earlier = plan(body_of(), world(V3_CHAMPION)).status.to_json()  # as it was before
+    result = plan(
+        body_of(status=earlier), world(version(4, 0.9), V3_CHAMPION, owner="other/vibration")
+    )
+    assert result.actions == ()
+    assert result.status.phase == "Invalid"
+    assert conditions(result.status)["Ready"] == ("False", "RegisteredModelInUse")
+    message = message_of(result.status)
+    assert "belongs to EdgeModel other/vibration" in message
+    assert "spec.registry.registeredModel" in message
+    assert "ml-vibration" in message
+    status = result.status
+    assert (status.champion, status.versions, status.latest_version) == (None, [], None)
+    assert result.events == [Event("Warning", "RegisteredModelInUse", message)]

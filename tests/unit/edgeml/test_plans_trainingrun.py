@@ -661,3 +661,23 @@ def test_an_estimator_outside_the_allow_list_never_becomes_a_job() -> None:
     assert conditions(failed.status)["Succeeded"] == ("False", "InvalidSpec")
     assert failed.status.failure_reason is not None
     assert failed.status.failure_reason.startswith("spec.overrides.estimator.class: module")
+
+
+def test_a_run_of_a_model_whose_registered_model_another_edge_model_owns_makes_no_job() -> None:
+    in_use = "MLflow registered model vibration belongs to EdgeModel other/vibration (...)"
+    model = {
+        **MODEL,
+        "status": {
+            **MODEL.get("status", {}),
+            "conditions": [
+                {"type": "Ready", "status": "False", "reason": "RegisteredModelInUse",
+                 "message": in_use, "lastTransitionTime": "2026-01-01T00:00:00Z"}
+            ],
+        },
+    }  # fmt: skip
+    result = plan(body_of(), TrainingWorld(model=model))
+    assert result.objects == []
+    assert conditions(result.status)["Ready"] == ("False", "RegisteredModelInUse")
+    assert conditions(result.status)["Succeeded"] == ("Unknown", "RegisteredModelInUse")
+    assert in_use in next(c.message for c in result.status.conditions if c.type == "Ready")
+    assert result.events[0].type == "Warning"
