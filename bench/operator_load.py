@@ -6,7 +6,8 @@ with 1,000, this 2-core machine let their heartbeats lapse and half went NotRead
 sites of two (label `bench.edgeml.io/site`), it installs the CRDs, registers two versions
 of a small model in the cluster's MLflow, starts the operator (`edgeml run --standalone`
 in the bench namespace, admin kubeconfig) and creates `--objects` of each kind:
-EdgeModel i (Manual promotion, the shared registered model), EdgeDeployment i (pinned to
+EdgeModel i (Manual promotion, registered model i: the same two versions copied into each,
+one registered model per EdgeModel as the operator requires), EdgeDeployment i (pinned to
 version 1 on the two nodes of site i mod sites, one wave, metrics from a Prometheus
 address on loopback where nothing listens, so no request goes to a KWOK pod's address,
 which is not on this machine) and DriftPolicy i (Alert only) watching it. Then:
@@ -50,6 +51,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -63,7 +65,7 @@ from kubernetes import client, config
 from local_cluster_measure import REPO_ROOT, cli, run_section, say, throwaway_cluster, write_section
 from rollout_scale import install_crds, peak_rss_mb, wait
 
-from support.models import register_again, train_version
+from support.models import Trained, register_again, train_version
 from support.objects import DELETE, drift_policy, edge_deployment, edge_model
 from support.operator import OperatorProcess
 
@@ -200,6 +202,23 @@ class Result:
 
 
 # --- the load -----------------------------------------------------------------------------
+
+
+def copy_versions(
+    mlflow_uri: str, source: str, targets: list[str], versions: tuple[Trained, ...]
+) -> None:
+    """Register `versions` of `source` (the same bytes and run) into each of `targets`."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+
+    def copy(target: str) -> None:
+        client.create_registered_model(target)
+        for version in versions:
+            register_again(target, mlflow_uri, version, source_model=source)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(copy, targets))
 
 
 def objects_of(
@@ -353,10 +372,13 @@ def run_load(
         sites = label_sites(core, names)
         install_crds(api)
         core.create_namespace({"metadata": {"name": NAMESPACE}})
-        registered = "load-model"
+        stem = f"load-{uuid.uuid4().hex[:6]}"
+        registered = [f"{stem}-{i:04d}" for i in range(objects)]
         with tempfile.TemporaryDirectory() as tmp:
-            first = train_version(registered, settings.mlflow_uri, Path(tmp))
-        second = register_again(registered, settings.mlflow_uri, first)
+            first = train_version(registered[0], settings.mlflow_uri, Path(tmp))
+        second = register_again(registered[0], settings.mlflow_uri, first)
+        say(f"copying the two versions into {objects - 1} more registered models")
+        copy_versions(settings.mlflow_uri, registered[0], registered[1:], (first, second))
         log = Path(tempfile.mkstemp(prefix="edgeml-bench-load-", suffix=".log")[1])
         operator = OperatorProcess(
             settings.kubeconfig, NAMESPACE, log,
@@ -368,7 +390,9 @@ def run_load(
         result = Result(label, objects, len(names))
         try:
             work = [
-                o for i in range(objects) for o in objects_of(i, sites, registered, first.version)
+                o
+                for i in range(objects)
+                for o in objects_of(i, sites, registered[i], first.version)
             ]
             say(f"creating {len(work)} objects")
             started = time.monotonic()

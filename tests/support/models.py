@@ -101,14 +101,20 @@ def _lineage_tags(tags: dict[str, str] | None) -> dict[str, str]:
 
 
 def register_again(
-    registered_model: str, mlflow_uri: str, of: Trained, *, sha256: str | None = None
+    registered_model: str,
+    mlflow_uri: str,
+    of: Trained,
+    *,
+    sha256: str | None = None,
+    source_model: str | None = None,
 ) -> Trained:
     """A new version of the same bytes; with `sha256`, a registry that claims other bytes
-    (what a tampered or corrupted artifact looks like to a pod)."""
+    (what a tampered or corrupted artifact looks like to a pod). `of` is a version of
+    `source_model` (default: `registered_model` itself, which must exist)."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
-    source = client.get_model_version(registered_model, str(of.version))
+    source = client.get_model_version(source_model or registered_model, str(of.version))
     tags = _lineage_tags(source.tags)
     if sha256 is not None:
         tags["edgeml.io/sha256"] = sha256
