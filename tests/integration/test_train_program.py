@@ -200,6 +200,12 @@ def test_a_run_tags_its_registered_model_and_refuses_one_another_edge_model_owns
     assert "belongs to EdgeModel it/first" in log
     assert len(_versions(client, name)) == 1
     assert client.get_registered_model(name).tags["edgeml.io/edge-model"] == "it/first"
+    experiment = client.get_experiment_by_name(f"edgeml/it/{name}")
+    assert experiment is not None
+    uid = other["trainingRunUid"]
+    assert not client.search_runs(
+        [experiment.experiment_id], f"tags.`edgeml.io/training-run-uid` = '{uid}'"
+    )  # refused before its run was logged
 
     # A registered model made before owners were tagged is taken by the first to train.
     unowned = f"train-test-{uuid.uuid4().hex[:10]}"

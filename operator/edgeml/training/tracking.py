@@ -382,6 +382,9 @@ def log_and_register(config: TrainingConfig, record: RunRecord) -> RegisteredVer
     client = _client()
     name = config.registered_model
     with registry_errors(f"logging the run of {config.training_run}"):
+        if config.edge_model:
+            # Before the run is logged: a refused training leaves no run behind either.
+            _claim_model(client, name, f"{config.namespace}/{config.edge_model}")
         experiment_id = _experiment_id(client, config.experiment_name)
         _stop_stale_runs(client, experiment_id, config.training_run_uid)
         with mlflow.start_run(
@@ -410,8 +413,6 @@ def log_and_register(config: TrainingConfig, record: RunRecord) -> RegisteredVer
                 mlflow.log_text("\n".join(record.notes) + "\n", "edgeml/notes.txt")
             if record.dataset_objects:
                 mlflow.log_dict({"objects": record.dataset_objects}, "edgeml/dataset-objects.json")
-            if config.edge_model:
-                _claim_model(client, name, f"{config.namespace}/{config.edge_model}")
             # The uid tag goes in with the version itself: a retry finds it, whatever
             # happens after this call.
             version = mlflow.register_model(
