@@ -23,6 +23,7 @@ from kubernetes import client
 
 from support.cluster import ClusterHandle
 from support.drift import Clients, serve_on_process_nodes
+from support.kube import event_reasons
 from support.models import Trained, register_without_baseline
 from support.objects import drift_policy
 from support.operator import OperatorProcess
@@ -53,11 +54,6 @@ def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def _drifted(obj: dict[str, Any]) -> dict[str, Any]:
     return _condition(obj, "Drifted")
-
-
-def _reasons(core: client.CoreV1Api, namespace: str, name: str) -> list[str]:
-    items = core.list_namespaced_event(namespace).items
-    return [e.reason for e in items if e.involved_object.name == name]
 
 
 def _pod_on(core: client.CoreV1Api, namespace: str, node: str) -> Any:
@@ -208,7 +204,7 @@ def test_drift_at_one_zone_is_detected_named_and_cleared_once(
         what="an evaluation after the crash",
     )
     assert after_crash["status"]["drifted"] is True
-    assert "DriftCleared" not in _reasons(core, namespace, POLICY)
+    assert "DriftCleared" not in event_reasons(core, namespace, POLICY)
 
     # 4. The inputs return: drift clears once the window holds only them.
     clients.shifted = set()
@@ -219,10 +215,10 @@ def test_drift_at_one_zone_is_detected_named_and_cleared_once(
         what="Drifted=False after the inputs returned",
     )
     assert cleared["status"]["drifted"] is False
-    assert _reasons(core, namespace, POLICY).count("DriftDetected") == 1
-    assert _reasons(core, namespace, POLICY).count("DriftCleared") == 1
-    assert _reasons(core, namespace, NAME).count("DriftDetected") == 1
-    assert _reasons(core, namespace, NAME).count("DriftCleared") == 1
+    awaiting = ("DriftDetected", "DriftCleared")
+    for about in (POLICY, NAME):  # once each, on the policy and on the EdgeDeployment
+        reasons = event_reasons(core, namespace, about, awaiting=awaiting)
+        assert (reasons.count("DriftDetected"), reasons.count("DriftCleared")) == (1, 1), reasons
 
     # 4b. A node that goes offline: its pod cannot be read; the others still decide.
     assert cluster.cli("node", "offline", "edge-proc-0").returncode == 0
@@ -290,7 +286,7 @@ def test_concept_drift_from_feedback_labels_reports_label_coverage(
         what="InvalidSpec for a feature the model does not have",
     )
     assert "names rpm, which version" in _condition(invalid, "Ready")["message"]
-    assert "InvalidSpec" in _reasons(core, namespace, POLICY)
+    event_reasons(core, namespace, POLICY, awaiting=("InvalidSpec",))
     custom.patch_namespaced_custom_object(
         GROUP, VERSION, namespace, "driftpolicies", POLICY,
         {"spec": {"dataDrift": {"features": None}}},
@@ -341,7 +337,7 @@ def test_concept_drift_from_feedback_labels_reports_label_coverage(
         f"version {bare.version}: run {bare.run_id} logged no edgeml/baseline.json"
         in (_condition(missing, "Ready")["message"])
     )
-    assert "BaselineMissing" in _reasons(core, namespace, POLICY)
+    event_reasons(core, namespace, POLICY, awaiting=("BaselineMissing",))
 
 
 def test_drift_read_through_prometheus_names_the_zone(

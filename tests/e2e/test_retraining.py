@@ -24,6 +24,7 @@ from mlflow import MlflowClient
 from edgeml.cli import main as edgeml_main
 from support.cluster import ClusterHandle
 from support.drift import Clients
+from support.kube import event_reasons
 from support.objects import drift_policy
 from support.objectstore import Bucket, create_credentials_secret
 from support.operator import OperatorProcess
@@ -58,11 +59,6 @@ def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def _runs(custom: client.CustomObjectsApi, namespace: str) -> list[dict[str, Any]]:
     return policy_runs(custom, namespace, POLICY)
-
-
-def _reasons(core: client.CoreV1Api, namespace: str, name: str) -> list[str]:
-    events = core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
-    return [e.reason for e in events.items]
 
 
 def test_drift_retrains_compares_fairly_promotes_rolls_out_and_clears(
@@ -196,8 +192,8 @@ def test_drift_retrains_compares_fairly_promotes_rolls_out_and_clears(
     )
     assert cleared["status"]["evaluation"]["versions"] == [str(new_version)]
     assert len(_runs(custom, namespace)) == 1
-    assert _reasons(core, namespace, POLICY).count("RetrainTriggered") == 1
-    assert "RetrainRolledOut" in _reasons(core, namespace, POLICY)
+    reasons = event_reasons(core, namespace, POLICY, awaiting=("RetrainRolledOut",))
+    assert reasons.count("RetrainTriggered") == 1
 
     # 6. The receiver heard of the drift, of the retrain starting, and of its outcome.
     def alerts() -> list[tuple[str, str, str]]:
@@ -304,7 +300,7 @@ def test_worse_retrains_are_rejected_and_three_in_a_row_pause_retraining(
     condition = _condition(paused, "Retraining")
     assert condition["reason"] == "RetrainingPaused"
     assert "the last 3 retrained versions were rejected" in condition["message"]
-    reasons = _reasons(core, namespace, POLICY)
+    reasons = event_reasons(core, namespace, POLICY, awaiting=("RetrainingPaused",))
     assert reasons.count("RetrainRejected") == 3
     assert reasons.count("RetrainingPaused") == 1
     # Nothing rolled out; the registry keeps why each version stayed out.
@@ -322,12 +318,7 @@ def test_worse_retrains_are_rejected_and_three_in_a_row_pause_retraining(
         assert "same held-out rows" in tags["edgeml.io/promotion-message"]
 
     # A tick while paused is skipped and says so; a person resumes.
-    wait_for(
-        lambda: _reasons(core, namespace, POLICY),
-        lambda r: "ScheduledRetrainSkipped" in r,
-        timeout=75,
-        what="a tick skipped while paused",
-    )
+    event_reasons(core, namespace, POLICY, awaiting=("ScheduledRetrainSkipped",), timeout=75)
     assert len(_runs(custom, namespace)) == 3
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -342,4 +333,4 @@ def test_worse_retrains_are_rejected_and_three_in_a_row_pause_retraining(
         what="the policy to resume",
     )
     assert resumed["status"]["retraining"]["rejectionsInARow"] == 0
-    assert "RetrainingResumed" in _reasons(core, namespace, POLICY)
+    event_reasons(core, namespace, POLICY, awaiting=("RetrainingResumed",))

@@ -16,6 +16,7 @@ import pytest
 from kubernetes import client
 
 from support.cluster import ClusterHandle
+from support.kube import event_reasons
 from support.models import train_version
 from support.objects import DELETE, PLURALS, drift_policy, edge_deployment, hermetic_edge_model
 from support.objectstore import Bucket, create_credentials_secret
@@ -150,7 +151,8 @@ def test_pods_that_do_not_answer_and_a_prometheus_that_is_down_are_source_unavai
     )
     assert _condition(prometheus, "Ready")["reason"] == "SourceUnavailable"
     assert prometheus["status"].get("drifted") is None
-    assert [r for r, _ in _events(core, namespace)].count("SourceUnavailable") == 1
+    reasons = event_reasons(core, namespace, POLICY, awaiting=("SourceUnavailable",))
+    assert reasons.count("SourceUnavailable") == 1, reasons
 
 
 def test_a_watched_dataset_that_cannot_be_read_says_why_and_creates_nothing(
@@ -213,7 +215,7 @@ def test_a_watched_dataset_that_cannot_be_read_says_why_and_creates_nothing(
     assert "cannot be reached" in _condition(unavailable, "DatasetReadable")["message"]
     assert unavailable["status"]["newData"]["dataVersion"] == version
 
-    reasons = [r for r, _ in _events(core, namespace)]
+    reasons = event_reasons(core, namespace, POLICY, awaiting=("ObjectStoreUnavailable",))
     for reason in (
         "CredentialsSecretNotFound",
         "CredentialsSecretNotLabelled",

@@ -78,3 +78,30 @@ def web_pod(core: client.CoreV1Api, namespace: str, node: str) -> str:
         what="the web pod to be Ready",
     )
     return str(pod.status.pod_ip or "")
+
+
+def event_reasons(
+    core: client.CoreV1Api,
+    namespace: str,
+    name: str,
+    *,
+    awaiting: tuple[str, ...] = (),
+    timeout: float = 30,
+) -> list[str]:
+    """The reasons of the Events about object `name`, once each of `awaiting` is among them.
+
+    The operator writes status before it posts the Events the change is news of (so a
+    failed status write never posts them twice): a test that has just seen the condition
+    waits for its Event rather than reading the list once.
+    """
+
+    def reasons() -> list[str]:
+        found = core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
+        return [e.reason for e in found.items]
+
+    return wait_for(
+        reasons,
+        lambda seen: all(r in seen for r in awaiting),
+        timeout=timeout,
+        what=f"Events {', '.join(awaiting)} about {namespace}/{name}",
+    )

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from kubernetes import client
 
+from support.kube import event_reasons
 from support.models import FEATURES, rows
 from support.wait import wait_for
 
@@ -168,10 +169,9 @@ class Rollout:
             what=f"{self.name} {phase} with stable version {stable}",
         )
 
-    def events(self) -> list[str]:
-        """Reasons of the Events about it, oldest first."""
-        items = self.core.list_namespaced_event(self.namespace).items
-        return [e.reason for e in items if e.involved_object.name == self.name]
+    def events(self, *awaiting: str) -> list[str]:
+        """Reasons of the Events about it, once each of `awaiting` is among them."""
+        return event_reasons(self.core, self.namespace, self.name, awaiting=awaiting)
 
     def wait_model_knows(self, model: str, version: int) -> None:
         """Wait until EdgeModel `model` lists `version` (so a pin to it resolves)."""
