@@ -282,7 +282,11 @@ class Registry(KubeModel):
     """The MLflow tracking server (http:// or https://); the operator's configured one when
     omitted. file:// is refused: a local store cannot be shared with the Jobs and pods."""
     credentials_secret_ref: LocalObjectReference | None = None
-    """A Secret with MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN keys."""
+    """A Secret with MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN keys: the
+    training Jobs and inference pods get those keys (and no other), and the operator calls
+    MLflow with them for this EdgeModel once the Secret is labelled
+    edgeml.io/registry-credentials=true (until then RegistryAvailable=False, and training
+    waits)."""
 
 
 class EdgeModelSpec(KubeModel):

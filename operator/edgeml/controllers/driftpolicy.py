@@ -21,6 +21,7 @@ from edgeml.api.events import Event
 from edgeml.api.notify import Receiver
 from edgeml.config import OperatorConfig
 from edgeml.controllers import watched
+from edgeml.controllers.edgemodel import access_for
 from edgeml.controllers.notify import deliver, read_targets
 from edgeml.datasource.errors import DataSourceError
 from edgeml.datasource.probe import observe
@@ -60,6 +61,7 @@ from edgeml.plans.triggers import (
 )
 from edgeml.prometheus.client import PrometheusUnavailableError, window_counts
 from edgeml.registry.client import RegistryUnavailableError, get_baseline
+from edgeml.registry.credentials import RegistryAccess
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 WINDOW_PATH = "/drift/window"
@@ -127,14 +129,22 @@ def _read_pods(
 
 
 def _baselines(
-    versions: Sequence[str], model: Mapping[str, Any] | None, config: OperatorConfig
+    versions: Sequence[str],
+    model: Mapping[str, Any] | None,
+    namespace: str,
+    config: OperatorConfig,
 ) -> tuple[dict[str, Baseline], dict[str, str]]:
-    """Each version's baseline, from the run the EdgeModel's status names for it."""
+    """Each version's baseline, from the run the EdgeModel's status names for it, read
+    with the EdgeModel's registry credentials."""
     found: dict[str, Baseline] = {}
     missing: dict[str, str] = {}
     status = (model or {}).get("status") or {}
-    spec = (model or {}).get("spec") or {}
-    uri = (spec.get("registry") or {}).get("trackingUri") or config.mlflow_tracking_uri
+    registry = ((model or {}).get("spec") or {}).get("registry") or {}
+    uri = registry.get("trackingUri") or config.mlflow_tracking_uri
+    access = RegistryAccess()
+    if uri and versions:
+        secret = (registry.get("credentialsSecretRef") or {}).get("name")
+        access = access_for(namespace, str(secret) if secret else None)
     runs = {str(v.get("version")): v.get("runId") for v in status.get("versions") or []}
     champion = status.get("champion") or {}
     runs.setdefault(str(champion.get("version")), champion.get("runId"))
@@ -144,9 +154,11 @@ def _baselines(
             missing[version] = "no MLflow tracking URI is configured"
         elif not run_id:
             missing[version] = "the EdgeModel lists no MLflow run for it"
+        elif access.problem is not None:
+            missing[version] = f"MLflow is not read for it: {access.problem[1]}"
         else:
             try:
-                doc = get_baseline(uri, run_id)
+                doc = get_baseline(uri, run_id, authorization=access.authorization)
                 if doc is None:
                     missing[version] = f"run {run_id} logged no edgeml/baseline.json"
                 else:
@@ -293,7 +305,7 @@ def observe_drift(parsed: Parsed[Any, Any], config: OperatorConfig) -> DriftWorl
             source_error=f"none of the {len(pods)} serving pods answered {WINDOW_PATH}",
         )  # fmt: skip
     versions = sorted({w.version for _, w in windows})
-    baselines, missing = _baselines(versions, model, config)
+    baselines, missing = _baselines(versions, model, namespace, config)
     if versions and not baselines:
         DRIFT.failed(namespace, parsed.metadata.name, "BaselineMissing")
     DRIFT.evaluated(namespace, parsed.metadata.name, time.monotonic() - started)

@@ -10,6 +10,7 @@ from typing import Any
 from edgeml.api.events import Event
 from edgeml.config import OperatorConfig
 from edgeml.kube.apply import CreateRefusedError, create_custom
+from edgeml.kube.reads import get_secret
 from edgeml.plans.common import Plan
 from edgeml.plans.edgemodel import ClaimModel, ModelWorld, RecordRejection, plan_edge_model
 from edgeml.plans.parsing import Parsed
@@ -29,6 +30,7 @@ from edgeml.registry.client import (
     set_model_tag,
     set_version_tag,
 )
+from edgeml.registry.credentials import RegistryAccess, registry_access
 from edgeml.registry.versions import OWNER_TAG, PROMOTION_MESSAGE_TAG, PROMOTION_TAG
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,17 @@ def _tracking_uri(parsed: Parsed[Any, Any], config: OperatorConfig) -> str | Non
     if parsed.obj is None:
         return None
     return parsed.obj.spec.registry.tracking_uri or config.mlflow_tracking_uri or None
+
+
+def access_for(namespace: str, secret: str | None) -> RegistryAccess:
+    """How the operator may call MLflow for an EdgeModel whose registry names `secret`
+    (None: it names none, and the operator's own credentials are used)."""
+    return registry_access(secret, get_secret(namespace, secret) if secret else None)
+
+
+def _access(parsed: Parsed[Any, Any]) -> RegistryAccess:
+    ref = parsed.obj.spec.registry.credentials_secret_ref if parsed.obj else None
+    return access_for(parsed.metadata.namespace or "", ref.name if ref else None)
 
 
 def observe_model(parsed: Parsed[Any, Any], config: OperatorConfig) -> ModelWorld:
@@ -51,8 +64,12 @@ def observe_model(parsed: Parsed[Any, Any], config: OperatorConfig) -> ModelWorl
     if uri is None or parsed.obj is None:
         return world
     name = parsed.obj.spec.registry.registered_model or parsed.metadata.name
+    access = _access(parsed)
+    if access.problem is not None:
+        # Not read with the operator's own credentials instead: they are not the author's.
+        return replace(world, credentials_problem=access.problem)
     try:
-        model = read_model(uri, name)
+        model = read_model(uri, name, authorization=access.authorization)
     except RegistryUnavailableError as err:
         return replace(world, registry_error=str(err))
     if model is None:
@@ -83,20 +100,24 @@ def _create_retrain(parsed: Parsed[Any, Any], plan: Plan[Any]) -> Plan[Any]:
     return plan
 
 
-def _claim(uri: str, name: str, action: ClaimModel) -> None:
+def _claim(uri: str, name: str, action: ClaimModel, authorization: str | None) -> None:
     """Tag the registered model as the EdgeModel's (a failure is retried next reconcile)."""
     try:
-        set_model_tag(uri, name, OWNER_TAG, action.owner)
+        set_model_tag(uri, name, OWNER_TAG, action.owner, authorization=authorization)
         log.info("%s: claimed registered model %s", action.owner, name)
     except RegistryUnavailableError as err:
         log.warning("%s: could not claim registered model %s: %s", action.owner, name, err)
 
 
-def _record_rejection(uri: str, name: str, action: RecordRejection) -> None:
+def _record_rejection(
+    uri: str, name: str, action: RecordRejection, authorization: str | None
+) -> None:
     """The registry keeps why a version was refused (a failure is retried next reconcile)."""
+    auth = {"authorization": authorization}
     try:
-        set_version_tag(uri, name, action.version, PROMOTION_MESSAGE_TAG, action.message[:5000])
-        set_version_tag(uri, name, action.version, PROMOTION_TAG, "Rejected")
+        message = action.message[:5000]
+        set_version_tag(uri, name, action.version, PROMOTION_MESSAGE_TAG, message, **auth)
+        set_version_tag(uri, name, action.version, PROMOTION_TAG, "Rejected", **auth)
     except RegistryUnavailableError as err:
         log.warning(
             "could not record the rejection of %s version %d: %s", name, action.version, err
@@ -113,31 +134,37 @@ def act_on_model(
     """
     plan = _create_retrain(parsed, plan)
     uri = _tracking_uri(parsed, config)
-    if parsed.obj is not None and uri is not None:
-        name = parsed.obj.spec.registry.registered_model or parsed.metadata.name
-        for action in plan.actions:
-            if isinstance(action, ClaimModel):
-                _claim(uri, name, action)
-            if isinstance(action, RecordRejection):
-                _record_rejection(uri, name, action)
-    decisions = [a for a in plan.actions if isinstance(a, Decision)]
-    if not decisions or parsed.obj is None:
+    registry_actions = [
+        a for a in plan.actions if isinstance(a, ClaimModel | RecordRejection | Decision)
+    ]
+    if parsed.obj is None or uri is None or not registry_actions:
+        return plan
+    # Read again rather than carried from the observation: a Secret may rotate between.
+    access = _access(parsed)
+    if access.problem is not None:
+        return plan  # the next observation reports it; nothing is written without it
+    authorization = access.authorization
+    name = parsed.obj.spec.registry.registered_model or parsed.metadata.name
+    for action in registry_actions:
+        if isinstance(action, ClaimModel):
+            _claim(uri, name, action, authorization)
+        if isinstance(action, RecordRejection):
+            _record_rejection(uri, name, action, authorization)
+    decisions = [a for a in registry_actions if isinstance(a, Decision)]
+    if not decisions:
         return plan
     decision = decisions[0]
     assert decision.version is not None
-    uri = _tracking_uri(parsed, config)
-    name = parsed.obj.spec.registry.registered_model or parsed.metadata.name
-    if uri is None:
-        return plan
+    version, auth = decision.version, {"authorization": authorization}
     try:
-        set_version_tag(uri, name, decision.version, PROMOTED_BY_TAG, decision.by or "auto")
-        set_version_tag(uri, name, decision.version, PROMOTED_AT_TAG, now.isoformat())
+        set_version_tag(uri, name, version, PROMOTED_BY_TAG, decision.by or "auto", **auth)
+        set_version_tag(uri, name, version, PROMOTED_AT_TAG, now.isoformat(), **auth)
         if decision.approval_id and decision.by != "auto":
-            set_version_tag(uri, name, decision.version, APPROVAL_ID_TAG, decision.approval_id)
+            set_version_tag(uri, name, version, APPROVAL_ID_TAG, decision.approval_id, **auth)
         if decision.approved_over is not None:
             over = str(decision.approved_over)
-            set_version_tag(uri, name, decision.version, APPROVED_OVER_TAG, over)
-        set_alias(uri, name, CHAMPION, decision.version)
+            set_version_tag(uri, name, version, APPROVED_OVER_TAG, over, **auth)
+        set_alias(uri, name, CHAMPION, version, **auth)
     except RegistryUnavailableError as err:
         world = ModelWorld(
             registry_error=str(err),

@@ -16,6 +16,7 @@ from edgeml.objects.meta import (
     owner_reference,
     pod_security_context,
     pull_secrets,
+    registry_credentials_env,
 )
 
 DEPLOYMENT_LABEL = "edgeml.io/deployment"
@@ -96,6 +97,7 @@ def build_inference_pod(
         "env": [
             {"name": "MLFLOW_TRACKING_URI", "value": inputs.tracking_uri},
             {"name": "PYTHONUNBUFFERED", "value": "1"},
+            *registry_credentials_env(inputs.credentials_secret),
         ],
         "ports": [{"name": "http", "containerPort": serving.port, "protocol": "TCP"}],
         "readinessProbe": {
@@ -114,8 +116,6 @@ def build_inference_pod(
             {"name": "model-cache", "mountPath": CACHE_PATH},
         ],
     }
-    if inputs.credentials_secret:
-        container["envFrom"] = [{"secretRef": {"name": inputs.credentials_secret}}]
     if serving.resources is not None:
         container["resources"] = serving.resources.to_json()
     elif requests := inputs.recommended.get(version):

@@ -7,6 +7,7 @@ from typing import Any
 
 from edgeml import __version__
 from edgeml.config import OperatorConfig
+from edgeml.registry.credentials import KEYS as REGISTRY_CREDENTIAL_KEYS
 
 MANAGED_BY = "edgeml-operator"
 NON_ROOT_UID = 65532
@@ -77,3 +78,14 @@ def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def registry_credentials_env(secret: str | None) -> list[dict[str, Any]]:
+    """The MLflow credential variables from an EdgeModel's registry Secret, each key by name
+    and optional: unlike envFrom, the Secret cannot set any other variable of the pod."""
+    if not secret:
+        return []
+    return [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}}
+        for key in REGISTRY_CREDENTIAL_KEYS
+    ]

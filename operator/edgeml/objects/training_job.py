@@ -15,6 +15,7 @@ from edgeml.objects.meta import (
     owner_reference,
     pod_security_context,
     pull_secrets,
+    registry_credentials_env,
 )
 from edgeml.objects.template import template_digest
 from edgeml.objects.training_run import MODEL_LABEL, TRIGGER_ID_LABEL
@@ -106,10 +107,8 @@ def build_training_job(inputs: TrainingInputs, config: OperatorConfig) -> dict[s
             if key == "AWS_SESSION_TOKEN":
                 ref["optional"] = True
             env.append({"name": f"EDGEML_DATASET_{key}", "valueFrom": {"secretKeyRef": ref}})
-    env_from: list[dict[str, Any]] = []
     creds = inputs.model_spec.registry.credentials_secret_ref
-    if creds is not None:
-        env_from.append({"secretRef": {"name": creds.name}})
+    env += registry_credentials_env(creds.name if creds else None)
     resources = training.resources or config.training_resources
     container: dict[str, Any] = {
         "name": "train",
@@ -125,8 +124,6 @@ def build_training_job(inputs: TrainingInputs, config: OperatorConfig) -> dict[s
         # directories: the ONNX export, the champion's download, the profile) goes to /tmp.
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *training.volume_mounts],
     }
-    if env_from:
-        container["envFrom"] = env_from
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         # `edgeml train` never calls the Kubernetes API: it gets no token to misuse.

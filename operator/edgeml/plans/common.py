@@ -13,6 +13,8 @@ from edgeml.conditions import find_condition, set_condition
 StatusT = TypeVar("StatusT", bound=StatusBase)
 
 READY = "Ready"
+REGISTRY_AVAILABLE = "RegistryAvailable"
+"""An EdgeModel's condition: whether the operator could read its registered model."""
 INVALID_SPEC = "InvalidSpec"
 REGISTERED_MODEL_IN_USE = "RegisteredModelInUse"
 """An EdgeModel's registered model belongs to another EdgeModel (registry OWNER_TAG)."""
@@ -54,7 +56,7 @@ def apply_conditions(
 
 
 def _is_warning(cond: Condition) -> bool:
-    warned = ("NotFound", "Failed", "Unavailable", "Missing", "Invalid")
+    warned = ("NotFound", "Failed", "Unavailable", "Missing", "Invalid", "NotLabelled")
     if cond.reason in (INVALID_SPEC, REGISTERED_MODEL_IN_USE, "RetrainingPaused") or (
         cond.reason.endswith(warned)
     ):

@@ -22,6 +22,7 @@ from edgeml.plans.common import (
     INVALID_SPEC,
     READY,
     REGISTERED_MODEL_IN_USE,
+    REGISTRY_AVAILABLE,
     ConditionSpec,
     Plan,
     apply_conditions,
@@ -55,7 +56,6 @@ from edgeml.registry.versions import (
     RegistryVersion,
 )
 
-REGISTRY_AVAILABLE = "RegistryAvailable"
 RETRAIN_ANNOTATION = "edgeml.io/retrain"
 RETRAIN_REASON_ANNOTATION = "edgeml.io/retrain-reason"
 
@@ -136,6 +136,18 @@ class ModelWorld:
     owner: str | None = None
     """The registered model's OWNER_TAG: the EdgeModel (`namespace/name`) it belongs to,
     None when it has none (or does not exist)."""
+    credentials_problem: tuple[str, str] | None = None
+    """(reason, message) when spec.registry.credentialsSecretRef names a Secret the
+    operator cannot use: the registry was then not read."""
+
+    @property
+    def read(self) -> bool:
+        """Whether the registry was read (configured, credentials usable, answered)."""
+        return (
+            self.tracking_uri is not None
+            and self.registry_error is None
+            and self.credentials_problem is None
+        )
 
 
 def check_edge_model(
@@ -292,6 +304,16 @@ def plan_edge_model(
                     "the operator's mlflow.trackingUri.",
                 )
             )
+        elif world.credentials_problem is not None:
+            reason, message = world.credentials_problem
+            wanted.append(
+                ConditionSpec(
+                    REGISTRY_AVAILABLE,
+                    "False",
+                    reason,
+                    f"{message}. The versions below are as last seen; training waits.",
+                )
+            )
         elif world.registry_error is not None:
             wanted.append(
                 ConditionSpec(
@@ -307,16 +329,11 @@ def plan_edge_model(
             )
             if world.versions is not None and world.owner is None:
                 claim = (ClaimModel(me),)
-        taken = (
-            world.tracking_uri is not None
-            and world.registry_error is None
-            and world.versions is not None
-            and world.owner not in (None, me)
-        )
+        taken = world.read and world.versions is not None and world.owner not in (None, me)
         if taken:
             # Nothing of the other EdgeModel's registered model is mirrored or acted on.
             update.update(champion=None, versions=[], latest_version=None, candidate=None)
-        elif world.tracking_uri is not None and world.registry_error is None:
+        elif world.read:
             versions = world.versions or []
             champion_v = next((v for v in versions if CHAMPION in v.aliases), None)
             decision = decide_promotion(

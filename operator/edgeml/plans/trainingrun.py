@@ -19,6 +19,7 @@ from edgeml.plans.common import (
     INVALID_SPEC,
     READY,
     REGISTERED_MODEL_IN_USE,
+    REGISTRY_AVAILABLE,
     ConditionSpec,
     Plan,
     apply_conditions,
@@ -26,6 +27,7 @@ from edgeml.plans.common import (
 )
 from edgeml.plans.estimators import check_template
 from edgeml.plans.parsing import Parsed, describe_errors
+from edgeml.registry.credentials import PROBLEMS as CREDENTIAL_PROBLEMS
 
 SUCCEEDED = "Succeeded"
 FINISHED = ("Succeeded", "Failed")
@@ -54,11 +56,15 @@ def _template_problem(
     )
 
 
-def _in_use(model: dict[str, Any]) -> str | None:
-    """The EdgeModel's message if its registered model belongs to another EdgeModel."""
+def _model_blocks(model: dict[str, Any]) -> tuple[str, str] | None:
+    """(reason, message) of the EdgeModel when a Job trained now could not work: its
+    registered model belongs to another EdgeModel, or its registry Secret is unusable."""
     for condition in (model.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == READY and condition.get("reason") == REGISTERED_MODEL_IN_USE:
-            return str(condition.get("message") or REGISTERED_MODEL_IN_USE)
+        kind, reason = condition.get("type"), str(condition.get("reason"))
+        if (kind, reason) == (READY, REGISTERED_MODEL_IN_USE) or (
+            kind == REGISTRY_AVAILABLE and reason in CREDENTIAL_PROBLEMS
+        ):
+            return reason, str(condition.get("message") or reason)
     return None
 
 
@@ -252,13 +258,15 @@ def plan_training_run(
             ]
             update["completion_time"] = now
             update["failure_reason"] = problem
-        elif (in_use := _in_use(world.model)) is not None:
-            # Training now would add a version to another EdgeModel's registered model.
+        elif (blocked := _model_blocks(world.model)) is not None:
+            # Training now would add a version to another EdgeModel's registered model, or
+            # fail at MLflow without the credentials the EdgeModel names.
             phase = "Pending"
-            message = f"EdgeModel {parsed.obj.spec.model_ref.name} cannot train: {in_use}"
+            reason, why = blocked
+            message = f"EdgeModel {parsed.obj.spec.model_ref.name} cannot train: {why}"
             wanted = [
-                ConditionSpec(READY, "False", REGISTERED_MODEL_IN_USE, message),
-                ConditionSpec(SUCCEEDED, "Unknown", REGISTERED_MODEL_IN_USE, message),
+                ConditionSpec(READY, "False", reason, message),
+                ConditionSpec(SUCCEEDED, "Unknown", reason, message),
             ]
         elif ((world.model.get("status") or {}).get("observedGeneration")) is None:
             # An EdgeModel applied together with the run has not read its champion yet: a

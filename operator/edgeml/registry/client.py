@@ -9,15 +9,16 @@ they are made here with urllib3. Artifacts are read through the tracking server
 the artifact store itself, only for MLflow. The training Job keeps the mlflow library:
 it logs runs and models.
 
-Credentials and TLS come from the environment variables the mlflow client reads (the
-EdgeModel's `registry.credentialsSecretRef` is mounted as them): MLFLOW_TRACKING_TOKEN
-(bearer) or MLFLOW_TRACKING_USERNAME and _PASSWORD (basic), MLFLOW_TRACKING_INSECURE_TLS,
-MLFLOW_TRACKING_SERVER_CERT_PATH (a CA bundle) and MLFLOW_TRACKING_CLIENT_CERT_PATH.
+Credentials: each call takes an `authorization` header, which the operator makes from
+the EdgeModel's `registry.credentialsSecretRef` (registry/credentials.py); without one,
+the variables the mlflow client reads (the pods have the same Secret's keys as them):
+MLFLOW_TRACKING_TOKEN (bearer) or MLFLOW_TRACKING_USERNAME and _PASSWORD (basic). TLS
+comes from MLFLOW_TRACKING_INSECURE_TLS, MLFLOW_TRACKING_SERVER_CERT_PATH (a CA bundle)
+and MLFLOW_TRACKING_CLIENT_CERT_PATH.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import os
@@ -31,6 +32,7 @@ from typing import Any
 
 import urllib3
 
+from edgeml.registry.credentials import authorization_of
 from edgeml.registry.versions import RegistryVersion
 
 API = "/api/2.0/mlflow"
@@ -38,6 +40,8 @@ TIMEOUT = urllib3.Timeout(connect=5.0, read=10.0)
 """Fail fast when the server is down: a reconcile must not hang for minutes."""
 RETRIES = urllib3.Retry(total=1, backoff_factor=0.5, status_forcelist=(502, 503, 504))
 NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"})
+AUTH_CODES = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}
+"""The error codes MLflow's own JSON errors use for these statuses."""
 
 
 class RegistryUnavailableError(RuntimeError):
@@ -77,30 +81,38 @@ def _pool() -> urllib3.PoolManager:
     )
 
 
-def _auth() -> dict[str, str]:
-    """The Authorization header the mlflow client would send, from the same variables."""
-    # In the mlflow client's order: basic auth when both are set, else the token.
-    user, password = (os.environ.get(f"MLFLOW_TRACKING_{k}") for k in ("USERNAME", "PASSWORD"))
-    if user and password:
-        pair = base64.b64encode(f"{user}:{password}".encode()).decode()
-        return {"Authorization": f"Basic {pair}"}
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    return {"Authorization": f"Bearer {token}"} if token else {}
+def _auth(authorization: str | None) -> dict[str, str]:
+    """The header given, else the one the mlflow client would send from the environment."""
+    header = authorization or authorization_of(os.environ)
+    return {"Authorization": header} if header else {}
 
 
-def _call(tracking_uri: str, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+def _call(
+    tracking_uri: str,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    authorization: str | None = None,
+) -> dict[str, Any]:
     """One REST call; GET sends `body` as the query string, POST as JSON."""
     url = tracking_uri.rstrip("/") + API + path
     if method == "GET":
         fields = {k: str(v) for k, v in body.items()}
-        response = _pool().request("GET", url, fields=fields, headers=_auth())
+        response = _pool().request("GET", url, fields=fields, headers=_auth(authorization))
     else:
-        headers = {"Content-Type": "application/json", **_auth()}
+        headers = {"Content-Type": "application/json", **_auth(authorization)}
         response = _pool().request(method, url, body=json.dumps(body), headers=headers)
     try:
         payload = json.loads(response.data or b"{}")
     except ValueError:
         payload = None
+    if response.status in AUTH_CODES and not isinstance(payload, dict):
+        # MLflow's auth app answers these in plain text, and a proxy's login page is not
+        # MLflow's JSON either: still, the credentials are what to look at.
+        text = (response.data or b"").decode(errors="replace").strip().splitlines()
+        raise RegistryRequestError(
+            response.status, AUTH_CODES[response.status], text[0][:200] if text else url
+        )
     if response.status >= 500 or not isinstance(payload, dict):
         # Not MLflow's JSON (a login page of a proxy, a wrong path): never "empty".
         raise RegistryUnavailableError(f"HTTP {response.status} from {url}, not MLflow's API")
@@ -132,21 +144,23 @@ def _version(mv: dict[str, Any], metrics: dict[str, float], aliases: list[str]) 
 ENDED_RUN_STATUSES = frozenset({"FINISHED", "FAILED", "KILLED"})
 ENDED_RUNS_KEPT = 4096
 """Metrics of ended runs kept in memory (a few hundred bytes each)."""
-_ended_runs: OrderedDict[tuple[str, str], dict[str, float]] = OrderedDict()
+_ended_runs: OrderedDict[tuple[str, str, str | None], dict[str, float]] = OrderedDict()
 _ended_runs_lock = threading.Lock()
 
 
-def _run_metrics(tracking_uri: str, run_id: str) -> dict[str, float]:
+def _run_metrics(tracking_uri: str, run_id: str, authorization: str | None) -> dict[str, float]:
     """A run's metrics. Those of an ended run are kept: nothing the training Job does
     writes to a run after it ends, and every EdgeModel reconcile reads the metrics of up
-    to 50 versions (one request each), which was most of its time against MLflow."""
-    key = (tracking_uri, run_id)
+    to 50 versions (one request each), which was most of its time against MLflow. Kept
+    per credential: what one EdgeModel's credentials read is never another's answer."""
+    key = (tracking_uri, run_id, authorization)
     with _ended_runs_lock:
         kept = _ended_runs.get(key)
         if kept is not None:
             _ended_runs.move_to_end(key)
             return dict(kept)
-    run = _call(tracking_uri, "GET", "/runs/get", {"run_id": run_id}).get("run", {})
+    run = _call(tracking_uri, "GET", "/runs/get", {"run_id": run_id}, authorization)
+    run = run.get("run", {})
     metrics = {m["key"]: float(m["value"]) for m in run.get("data", {}).get("metrics", [])}
     if run.get("info", {}).get("status") in ENDED_RUN_STATUSES:
         with _ended_runs_lock:
@@ -164,17 +178,21 @@ class RegisteredModel:
     tags: dict[str, str]
 
 
-def list_versions(tracking_uri: str, name: str, limit: int = 50) -> list[RegistryVersion] | None:
+def list_versions(
+    tracking_uri: str, name: str, limit: int = 50, *, authorization: str | None = None
+) -> list[RegistryVersion] | None:
     """The newest versions of registered model `name` (None if the model does not exist)."""
-    model = read_model(tracking_uri, name, limit)
+    model = read_model(tracking_uri, name, limit, authorization=authorization)
     return None if model is None else model.versions
 
 
-def read_model(tracking_uri: str, name: str, limit: int = 50) -> RegisteredModel | None:
+def read_model(
+    tracking_uri: str, name: str, limit: int = 50, *, authorization: str | None = None
+) -> RegisteredModel | None:
     """Registered model `name`: its newest versions and its tags (None if it does not exist)."""
     what = f"reading registered model {name}"
     try:
-        model = _get_or_none(tracking_uri, "/registered-models/get", {"name": name})
+        model = _get_or_none(tracking_uri, "/registered-models/get", {"name": name}, authorization)
         if model is None:
             return None
         if not isinstance(model.get("registered_model"), dict):
@@ -197,11 +215,12 @@ def read_model(tracking_uri: str, name: str, limit: int = 50) -> RegisteredModel
                 "max_results": limit,
                 "order_by": "version_number DESC",
             },
+            authorization,
         ).get("model_versions", [])
         versions = [
             _version(
                 mv,
-                _run_metrics(tracking_uri, mv["run_id"]) if mv.get("run_id") else {},
+                _run_metrics(tracking_uri, mv["run_id"], authorization) if mv.get("run_id") else {},
                 aliases.get(int(mv["version"]), []),
             )
             for mv in found
@@ -211,29 +230,41 @@ def read_model(tracking_uri: str, name: str, limit: int = 50) -> RegisteredModel
         raise _guard(what, err) from err
 
 
-def set_model_tag(tracking_uri: str, name: str, key: str, value: str) -> None:
+def set_model_tag(
+    tracking_uri: str, name: str, key: str, value: str, *, authorization: str | None = None
+) -> None:
     """Tag the registered model itself (idempotent)."""
     body = {"name": name, "key": key, "value": value}
     try:
-        _call(tracking_uri, "POST", "/registered-models/set-tag", body)
+        _call(tracking_uri, "POST", "/registered-models/set-tag", body, authorization)
     except FAILURES as err:
         raise _guard(f"tagging registered model {name}", err) from err
 
 
-def set_alias(tracking_uri: str, name: str, alias: str, version: int) -> None:
+def set_alias(
+    tracking_uri: str, name: str, alias: str, version: int, *, authorization: str | None = None
+) -> None:
     """Point `alias` of registered model `name` at `version` (idempotent)."""
     body = {"name": name, "alias": alias, "version": str(version)}
     try:
-        _call(tracking_uri, "POST", "/registered-models/alias", body)
+        _call(tracking_uri, "POST", "/registered-models/alias", body, authorization)
     except FAILURES as err:
         raise _guard(f"moving alias {alias} of {name} to version {version}", err) from err
 
 
-def set_version_tag(tracking_uri: str, name: str, version: int, key: str, value: str) -> None:
+def set_version_tag(
+    tracking_uri: str,
+    name: str,
+    version: int,
+    key: str,
+    value: str,
+    *,
+    authorization: str | None = None,
+) -> None:
     """Tag one version (approvals are recorded this way)."""
     body = {"name": name, "version": str(version), "key": key, "value": value}
     try:
-        _call(tracking_uri, "POST", "/model-versions/set-tag", body)
+        _call(tracking_uri, "POST", "/model-versions/set-tag", body, authorization)
     except FAILURES as err:
         raise _guard(f"tagging {name} version {version}", err) from err
 
@@ -242,10 +273,10 @@ BASELINE_ARTIFACT = "edgeml/baseline.json"
 
 
 @functools.lru_cache(maxsize=128)
-def _baseline(tracking_uri: str, run_id: str) -> dict[str, Any] | None:
+def _baseline(tracking_uri: str, run_id: str, authorization: str | None) -> dict[str, Any] | None:
     url = tracking_uri.rstrip("/") + "/get-artifact"
     fields = {"path": BASELINE_ARTIFACT, "run_uuid": run_id}
-    response = _pool().request("GET", url, fields=fields, headers=_auth())
+    response = _pool().request("GET", url, fields=fields, headers=_auth(authorization))
     if response.status == 404:
         return None
     if response.status >= 400:
@@ -259,12 +290,15 @@ def _baseline(tracking_uri: str, run_id: str) -> dict[str, Any] | None:
     return doc
 
 
-def get_baseline(tracking_uri: str, run_id: str) -> dict[str, Any] | None:
+def get_baseline(
+    tracking_uri: str, run_id: str, *, authorization: str | None = None
+) -> dict[str, Any] | None:
     """The drift baseline a training run logged (None if it logged none).
 
-    A run's artifacts never change, so answers are kept (failures are not)."""
+    A run's artifacts never change, so answers are kept, per credential (failures are
+    not)."""
     try:
-        return _baseline(tracking_uri, run_id)
+        return _baseline(tracking_uri, run_id, authorization)
     except (urllib3.exceptions.HTTPError, OSError) as err:
         raise _guard(f"reading the baseline of run {run_id}", err) from err
 
@@ -290,9 +324,11 @@ def get_version(tracking_uri: str, name: str, ref: str, by_alias: bool) -> Regis
         raise _guard(what, err) from err
 
 
-def _get_or_none(tracking_uri: str, path: str, query: dict[str, Any]) -> dict[str, Any] | None:
+def _get_or_none(
+    tracking_uri: str, path: str, query: dict[str, Any], authorization: str | None = None
+) -> dict[str, Any] | None:
     try:
-        return _call(tracking_uri, "GET", path, query)
+        return _call(tracking_uri, "GET", path, query, authorization)
     except RegistryRequestError as err:
         if err.code in NOT_FOUND_CODES:
             return None
@@ -321,7 +357,7 @@ def download_version_file(
     fields = {"name": name, "version": str(version), "path": path}
     try:
         response = _pool().request(
-            "GET", url, fields=fields, headers=_auth(), preload_content=False,
+            "GET", url, fields=fields, headers=_auth(None), preload_content=False,
             timeout=_download_timeout(),
         )  # fmt: skip
         try:

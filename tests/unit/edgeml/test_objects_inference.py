@@ -104,3 +104,21 @@ def test_the_pod_is_bound_to_its_node() -> None:
     assert terms == [
         {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["edge-0"]}]}
     ]
+
+
+def test_the_registry_secret_gives_the_pod_its_mlflow_keys_by_name_only() -> None:
+    body = edge_deployment()
+    body["metadata"].update(namespace="edge", uid="dep-uid")
+    inputs = ServingInputs(
+        deployment=body,
+        spec=EdgeDeploymentSpec.model_validate(body["spec"]),
+        registered_model="vibration",
+        tracking_uri="http://mlflow:5000",
+        credentials_secret="mlflow",
+    )
+    container = container_of(build_inference_pod(inputs, "edge-0", 3, "c" * 64, CONFIG))
+    assert "envFrom" not in container
+    keys = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert refs == {key: {"name": "mlflow", "key": key, "optional": True} for key in keys}
+    assert not {e["name"] for e in container_of(pod())["env"]} & set(keys)

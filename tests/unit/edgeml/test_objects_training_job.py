@@ -178,3 +178,30 @@ def test_the_pod_tolerates_the_configured_taints_of_the_training_pool() -> None:
          "effect": "NoSchedule"}
     ]  # fmt: skip
     assert "tolerations" not in pod_of(build_training_job(inputs(), OperatorConfig()))
+
+
+REGISTRY_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+
+
+def test_the_registry_secret_gives_its_mlflow_keys_by_name_and_nothing_else() -> None:
+    run = training_run()
+    run["metadata"].update(namespace="ml", uid="run-uid")
+    model = edge_model(registry={"credentialsSecretRef": {"name": "mlflow"}})
+    spec = EdgeModelSpec.model_validate(model["spec"])
+    job = build_training_job(
+        TrainingInputs(run, spec, spec.training, "vibration", "http://mlflow:5000", "Manual", None),
+        CONFIG,
+    )
+    container = container_of(job)
+    assert "envFrom" not in container  # the Secret cannot set PYTHONPATH, LD_PRELOAD, ...
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert {k: refs[k] for k in REGISTRY_KEYS} == {
+        key: {"name": "mlflow", "key": key, "optional": True} for key in REGISTRY_KEYS
+    }
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"  # never from the Secret
+
+
+def test_no_registry_secret_means_no_credential_variables() -> None:
+    names = {e["name"] for e in container_of(build_training_job(inputs(), CONFIG))["env"]}
+    assert names.isdisjoint(REGISTRY_KEYS)

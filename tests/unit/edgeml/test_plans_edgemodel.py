@@ -740,3 +740,27 @@ def test_a_registered_model_another_edge_model_owns_is_neither_mirrored_nor_prom
     status = result.status
     assert (status.champion, status.versions, status.latest_version) == (None, [], None)
     assert result.events == [Event("Warning", "RegisteredModelInUse", message)]
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["RegistryCredentialsNotFound", "RegistryCredentialsNotLabelled", "RegistryCredentialsInvalid"],
+)
+def test_registry_credentials_it_cannot_use_keep_the_versions_and_act_on_nothing(
+    reason: str,
+) -> None:
+    seen = plan(body_of(), world(version(4, 0.9), V3_CHAMPION)).status
+    problem = (reason, "Secret mlflow says why")
+    result = plan(
+        body_of(seen.to_json()),
+        ModelWorld(tracking_uri=URI, versions=None, credentials_problem=problem),
+        now=T1,
+    )
+    assert result.actions == ()  # no claim, no promotion, no rejection written
+    assert conditions(result.status)["RegistryAvailable"] == ("False", reason)
+    assert message_of(result.status, "RegistryAvailable") == (
+        "Secret mlflow says why. The versions below are as last seen; training waits."
+    )
+    assert (result.status.versions, result.status.champion) == (seen.versions, seen.champion)
+    assert result.status.phase == seen.phase
+    assert [(e.type, e.reason) for e in result.events] == [("Warning", reason)]

@@ -663,21 +663,47 @@ def test_an_estimator_outside_the_allow_list_never_becomes_a_job() -> None:
     assert failed.status.failure_reason.startswith("spec.overrides.estimator.class: module")
 
 
-def test_a_run_of_a_model_whose_registered_model_another_edge_model_owns_makes_no_job() -> None:
-    in_use = "MLflow registered model vibration belongs to EdgeModel other/vibration (...)"
-    model = {
+def _model_with(cond_type: str, reason: str, message: str) -> dict[str, Any]:
+    return {
         **MODEL,
         "status": {
             **MODEL.get("status", {}),
             "conditions": [
-                {"type": "Ready", "status": "False", "reason": "RegisteredModelInUse",
-                 "message": in_use, "lastTransitionTime": "2026-01-01T00:00:00Z"}
+                {"type": cond_type, "status": "False", "reason": reason,
+                 "message": message, "lastTransitionTime": "2026-01-01T00:00:00Z"}
             ],
         },
     }  # fmt: skip
-    result = plan(body_of(), TrainingWorld(model=model))
+
+
+@pytest.mark.parametrize(
+    ("cond_type", "reason"),
+    [
+        ("Ready", "RegisteredModelInUse"),
+        ("RegistryAvailable", "RegistryCredentialsNotFound"),
+        ("RegistryAvailable", "RegistryCredentialsNotLabelled"),
+        ("RegistryAvailable", "RegistryCredentialsInvalid"),
+    ],
+)
+def test_a_run_of_a_model_that_could_not_register_its_version_makes_no_job(
+    cond_type: str, reason: str
+) -> None:
+    """Another EdgeModel owns the registered model, or the EdgeModel's registry Secret is
+    unusable: a Job now would train into someone else's model or fail at MLflow."""
+    why = f"the EdgeModel's {reason} message (...)"
+    result = plan(body_of(), TrainingWorld(model=_model_with(cond_type, reason, why)))
     assert result.objects == []
-    assert conditions(result.status)["Ready"] == ("False", "RegisteredModelInUse")
-    assert conditions(result.status)["Succeeded"] == ("Unknown", "RegisteredModelInUse")
-    assert in_use in next(c.message for c in result.status.conditions if c.type == "Ready")
+    assert result.status.phase == "Pending"
+    assert conditions(result.status)["Ready"] == ("False", reason)
+    assert conditions(result.status)["Succeeded"] == ("Unknown", reason)
+    assert next(c.message for c in result.status.conditions if c.type == "Ready") == (
+        f"EdgeModel vibration cannot train: {why}"
+    )
     assert result.events[0].type == "Warning"
+
+
+def test_a_registry_that_is_down_does_not_hold_a_run_back() -> None:
+    """MLflow down is not the run's to wait for: the Job retries its own calls."""
+    model = _model_with("RegistryAvailable", "RegistryUnavailable", "connection refused")
+    result = plan(body_of(), TrainingWorld(model=model))
+    assert [o["kind"] for o in result.objects] == ["Job"]
