@@ -125,7 +125,7 @@ def test_an_exec_plugin_is_run_with_its_exec_info(
     config = _kubeconfig(tmp_path / "config", admin, user)
     _refused_as_reader(ApiClient(connection(load_kubeconfig([config]), None)), namespace)
     info = json.loads((tmp_path / "info").read_text())
-    assert info["spec"] == {"interactive": False, "cluster": {"server": admin.server}}
+    assert info["spec"] == {"interactive": False}  # no provideClusterInfo: nothing of it
 
 
 def test_a_failing_exec_plugin_says_why(admin: Connection, tmp_path: Path) -> None:

@@ -159,7 +159,7 @@ class ApiClient:
         soon = datetime.now(UTC) + timedelta(seconds=EXEC_EARLY_SECONDS)
         held = self._exec
         if renew or held is None or (held.expires is not None and held.expires < soon):
-            fresh = run_exec_plugin(plugin, self._conn.server)
+            fresh = run_exec_plugin(plugin)
             if (
                 fresh.cert_data
                 and fresh.key_data

@@ -6,10 +6,12 @@ own code and kopf together), and the operator needs a dozen REST calls. What is 
 the part of the kubeconfig format client-go reads for these credentials: clusters
 (server, CA file or data, insecure-skip-tls-verify, tls-server-name), users (token,
 tokenFile, client certificate and key as file or data, exec plugins of
-client.authentication.k8s.io/v1 and v1beta1), contexts (cluster, user, namespace),
-`current-context`, and KUBECONFIG lists merged as kubectl merges them (the first file to
-name a context, cluster or user wins). The long-removed `auth-provider` plugins, basic
-auth and a cluster's `proxy-url` are refused with a message saying so.
+client.authentication.k8s.io/v1 and v1beta1 with `provideClusterInfo`), contexts
+(cluster, user, namespace), `current-context`, and KUBECONFIG lists merged as kubectl
+merges them (the first file to name a context, cluster or user wins). As in client-go, a
+token, token file or client certificate of the user wins over its exec plugin, which is
+then not run. The long-removed `auth-provider` plugins, basic auth, a cluster's
+`proxy-url` and a plugin that must be interactive are refused with a message saying so.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,9 @@ class ExecPlugin:
     env: tuple[tuple[str, str], ...] = ()
     api_version: str = "client.authentication.k8s.io/v1"
     base_dir: str = "."
+    cluster_info: str | None = None
+    """The JSON of the ExecCredential's spec.cluster, when the plugin asked for it
+    (`provideClusterInfo: true`); None: the plugin is told nothing of the cluster."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +190,7 @@ def connection(config: Mapping[str, Any], context: str | None) -> Connection:
         raise KubeconfigError(
             f"user {chosen.get('user')!r} uses basic auth, which is not supported"
         )
-    return Connection(
+    conn = Connection(
         server=str(cluster["server"]).rstrip("/"),
         ca_file=_path(cluster, "certificate-authority"),
         ca_data=_data(cluster, "certificate-authority-data"),
@@ -197,9 +202,43 @@ def connection(config: Mapping[str, Any], context: str | None) -> Connection:
         key_file=_path(user, "client-key"),
         cert_data=_data(user, "client-certificate-data"),
         key_data=_data(user, "client-key-data"),
-        exec_plugin=_exec(user),
         namespace=chosen.get("namespace"),
     )
+    has_cert = bool(conn.cert_file or conn.cert_data) and bool(conn.key_file or conn.key_data)
+    if conn.token or conn.token_file or has_cert:
+        # client-go's rule: a credential stated outright wins, the plugin is not run.
+        return conn
+    plugin = _exec(user)
+    if plugin is not None and (user.get("exec") or {}).get("provideClusterInfo"):
+        plugin = replace(plugin, cluster_info=json.dumps(_cluster_info(conn, cluster)))
+    return replace(conn, exec_plugin=plugin)
+
+
+EXEC_EXTENSION = "client.authentication.k8s.io/exec"
+"""The cluster extension whose value a plugin gets as spec.cluster.config."""
+
+
+def _cluster_info(conn: Connection, cluster: Mapping[str, Any]) -> dict[str, Any]:
+    """spec.cluster of the ExecCredential, as client-go fills it (CA bytes, not a path)."""
+    info: dict[str, Any] = {"server": conn.server}
+    if conn.tls_server_name:
+        info["tls-server-name"] = conn.tls_server_name
+    if conn.insecure:
+        info["insecure-skip-tls-verify"] = True
+    ca = conn.ca_data
+    if ca is None and conn.ca_file:
+        try:
+            ca = Path(conn.ca_file).read_bytes()
+        except OSError as err:
+            raise KubeconfigError(f"certificate-authority {conn.ca_file}: {err}") from err
+    if ca:
+        info["certificate-authority-data"] = base64.b64encode(ca).decode()
+    if cluster.get("disable-compression"):
+        info["disable-compression"] = True
+    for entry in cluster.get("extensions") or []:
+        if isinstance(entry, dict) and entry.get("name") == EXEC_EXTENSION:
+            info["config"] = entry.get("extension")
+    return info
 
 
 def _path(entry: Mapping[str, Any], key: str) -> str | None:
@@ -223,6 +262,11 @@ def _exec(user: Mapping[str, Any]) -> ExecPlugin | None:
         return None
     if not spec.get("command"):
         raise KubeconfigError("an exec credential plugin names no command")
+    if spec.get("interactiveMode") == "Always":
+        raise KubeconfigError(
+            f"exec credential plugin {spec['command']} needs a terminal (interactiveMode "
+            "Always); the operator runs without one"
+        )
     return ExecPlugin(
         command=str(spec["command"]),
         args=tuple(str(a) for a in spec.get("args") or []),
@@ -242,16 +286,15 @@ class ExecCredential:
     expires: datetime | None
 
 
-def run_exec_plugin(plugin: ExecPlugin, server: str, timeout: float = 60.0) -> ExecCredential:
+def run_exec_plugin(plugin: ExecPlugin, timeout: float = 60.0) -> ExecCredential:
     """Run the plugin as kubectl does (not interactively) and read its ExecCredential."""
     command = plugin.command
     if os.sep in command and not os.path.isabs(command):
         command = str(Path(plugin.base_dir, command))
-    info = {
-        "apiVersion": plugin.api_version,
-        "kind": "ExecCredential",
-        "spec": {"interactive": False, "cluster": {"server": server}},
-    }
+    spec: dict[str, Any] = {"interactive": False}
+    if plugin.cluster_info is not None:
+        spec["cluster"] = json.loads(plugin.cluster_info)
+    info = {"apiVersion": plugin.api_version, "kind": "ExecCredential", "spec": spec}
     env = {**os.environ, **dict(plugin.env), "KUBERNETES_EXEC_INFO": json.dumps(info)}
     try:
         done = subprocess.run(

@@ -21,6 +21,7 @@ from edgeml.kube.kubeconfig import (
     in_cluster,
     kubeconfig_paths,
     load_kubeconfig,
+    run_exec_plugin,
     token_service_account,
 )
 
@@ -214,3 +215,84 @@ def test_the_service_account_a_token_names(
     token: str, account: tuple[str, str, str] | None
 ) -> None:
     assert token_service_account(token) == account
+
+
+PLUGIN = {"exec": {"command": "./plug"}}
+
+
+@pytest.mark.parametrize(
+    ("credential", "wins"),
+    [
+        ({"token": "t"}, True),
+        ({"tokenFile": "t.txt"}, True),
+        ({"client-certificate": "c.crt", "client-key": "c.key"}, True),
+        ({"client-certificate-data": "Yw==", "client-key-data": "aw=="}, True),
+        ({"client-certificate-data": "Yw=="}, False),  # half a pair is no credential
+        ({}, False),
+    ],
+)
+def test_a_credential_stated_outright_wins_over_the_exec_plugin(
+    tmp_path: Path, credential: dict[str, str], wins: bool
+) -> None:
+    """As client-go: `kubectl --token` (or a certificate) is used, the plugin not run."""
+    merged = load_kubeconfig([_write(tmp_path / "config", _config(user={**PLUGIN, **credential}))])
+    assert (connection(merged, None).exec_plugin is None) is wins
+
+
+def test_the_plugin_is_told_of_the_cluster_only_when_it_asks(tmp_path: Path) -> None:
+    (tmp_path / "ca.crt").write_bytes(b"CA PEM")
+    cluster = {
+        "server": "https://a:1/",
+        "certificate-authority": "ca.crt",
+        "tls-server-name": "api.internal",
+        "extensions": [
+            {"name": "other", "extension": {"x": 1}},
+            {"name": "client.authentication.k8s.io/exec", "extension": {"audience": "edge"}},
+        ],
+    }
+    asks = {"exec": {"command": "./plug", "provideClusterInfo": True}}
+    merged = load_kubeconfig([_write(tmp_path / "a", _config(cluster=cluster, user=asks))])
+    plugin = connection(merged, None).exec_plugin
+    assert plugin is not None
+    assert plugin.cluster_info is not None
+    assert json.loads(plugin.cluster_info) == {
+        "server": "https://a:1",
+        "tls-server-name": "api.internal",
+        "certificate-authority-data": base64.b64encode(b"CA PEM").decode(),
+        "config": {"audience": "edge"},
+    }
+    silent = load_kubeconfig([_write(tmp_path / "b", _config(cluster=cluster, user=PLUGIN))])
+    quiet = connection(silent, None).exec_plugin
+    assert quiet is not None
+    assert quiet.cluster_info is None
+
+
+def test_the_exec_info_carries_the_cluster_when_asked(tmp_path: Path) -> None:
+    script = tmp_path / "plug"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s" "$KUBERNETES_EXEC_INFO" > {tmp_path}/info\n'
+        'echo \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",'
+        '"status":{"token":"tok"}}\'\n'
+    )
+    script.chmod(0o755)
+    cluster = json.dumps({"server": "https://a:1", "insecure-skip-tls-verify": True})
+    for info, spec in (
+        (None, {"interactive": False}),
+        (cluster, {"interactive": False, "cluster": json.loads(cluster)}),
+    ):
+        plugin = ExecPlugin(command=str(script), base_dir=str(tmp_path), cluster_info=info)
+        assert run_exec_plugin(plugin).token == "tok"
+        sent = json.loads((tmp_path / "info").read_text())
+        assert sent == {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "kind": "ExecCredential",
+            "spec": spec,
+        }
+
+
+def test_a_plugin_that_must_be_interactive_is_refused(tmp_path: Path) -> None:
+    user = {"exec": {"command": "./login", "interactiveMode": "Always"}}
+    merged = load_kubeconfig([_write(tmp_path / "config", _config(user=user))])
+    with pytest.raises(KubeconfigError, match=r"login needs a terminal \(interactiveMode Always\)"):
+        connection(merged, None)
