@@ -336,12 +336,19 @@ def plan_edge_model(
         elif world.read:
             versions = world.versions or []
             champion_v = next((v for v in versions if CHAMPION in v.aliases), None)
-            decision = decide_promotion(
-                spec.promotion,
-                [Candidate(v.version, v.metrics, v.tags) for v in versions],
-                champion_v.version if champion_v else None,
-                parsed.metadata.annotations,
-            )
+            if claim:
+                # Nothing is decided on a model this pass only tags: two EdgeModels that
+                # read it untagged at once both tag it, and only the one whose tag stands
+                # (read back by the next pass, which this pass's status write wakes) may
+                # promote or reject in it.
+                decision = Decision("UpToDate", champion_v.version if champion_v else None)
+            else:
+                decision = decide_promotion(
+                    spec.promotion,
+                    [Candidate(v.version, v.metrics, v.tags) for v in versions],
+                    champion_v.version if champion_v else None,
+                    parsed.metadata.annotations,
+                )
             if decision.outcome == "Promote":
                 actions = (decision,)
                 champion_v = next(v for v in versions if v.version == decision.version)

@@ -711,12 +711,29 @@ def test_a_regressor_with_the_default_metrics_is_valid() -> None:
     assert check_edge_model(spec) is None
 
 
-def test_an_unclaimed_registered_model_is_claimed_and_read_as_usual() -> None:
-    result = plan(body_of(), world(version(4, 0.9), V3_CHAMPION, owner=None), now=T1)
-    claims = [a for a in result.actions if isinstance(a, ClaimModel)]
-    assert claims == [ClaimModel("ml/vibration")]
-    assert any(isinstance(a, Decision) for a in result.actions)  # promotion goes on
-    assert conditions(result.status)["Ready"][0] == "True"
+def test_an_unclaimed_registered_model_is_claimed_first_and_decided_once_the_tag_stands() -> None:
+    """Two EdgeModels reading one untagged model at once both tag it: neither promotes
+    nor rejects in the pass that tags, and the next pass reads which tag stood."""
+    claiming = plan(body_of(), world(version(4, 0.9), V3_CHAMPION, owner=None), now=T1)
+    assert claiming.actions == (ClaimModel("ml/vibration"),)
+    assert conditions(claiming.status)["Ready"] == ("True", "ChampionAvailable")
+    assert claiming.status.champion is not None
+    assert claiming.status.champion.version == 3  # as the registry has it, nothing moved
+    assert [v.version for v in claiming.status.versions] == [4, 3]
+    assert claiming.status.candidate is None
+    assert [e.reason for e in claiming.events] == ["ChampionAvailable"]
+
+    seen = claiming.status.to_json()
+    ours = plan(body_of(status=seen), world(version(4, 0.9), V3_CHAMPION), now=T1)
+    assert [type(a) for a in ours.actions] == [Decision]  # the tag stood: promote
+    lost = plan(body_of(status=seen), world(version(4, 0.9), V3_CHAMPION, owner="other/vibration"))
+    assert lost.actions == ()  # another's tag stood: nothing of the model is touched
+    assert conditions(lost.status)["Ready"] == ("False", "RegisteredModelInUse")
+
+
+def test_a_version_to_reject_is_not_recorded_by_the_pass_that_claims() -> None:
+    claiming = plan(body_of(), world(version(4, 0.5), V3_CHAMPION, owner=None), now=T1)
+    assert claiming.actions == (ClaimModel("ml/vibration"),)
 
 
 def test_a_registered_model_that_does_not_exist_yet_is_not_claimed() -> None:
