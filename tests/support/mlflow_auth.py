@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from support.operator import free_port
+from support.processes import stop
 from support.wait import wait_for
 
 
@@ -79,10 +80,5 @@ def authenticated_mlflow(workdir: Path) -> Iterator[AuthenticatedMlflow]:
             raise RuntimeError(f"mlflow with basic auth exited with {proc.returncode}:\n{text}")
         yield AuthenticatedMlflow(uri, user, password)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
         log.close()

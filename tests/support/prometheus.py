@@ -24,6 +24,7 @@ import yaml
 from kubernetes import client
 
 from support.operator import free_port
+from support.processes import stop
 from support.wait import wait_for
 
 
@@ -121,10 +122,5 @@ def prometheus(workdir: Path, scrape: dict[str, object]) -> Iterator[str]:
         wait_for(ready, bool, timeout=60, what="Prometheus ready")
         yield f"http://{address}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
         log.close()

@@ -20,7 +20,9 @@ CONFIG = OperatorConfig(
 )
 
 
-def pod(config: OperatorConfig = CONFIG, **spec: Any) -> dict[str, Any]:
+def pod(
+    config: OperatorConfig = CONFIG, credentials_secret: str | None = None, **spec: Any
+) -> dict[str, Any]:
     body = edge_deployment(**spec)
     body["metadata"].update(namespace="edge", uid="dep-uid")
     inputs = ServingInputs(
@@ -28,6 +30,7 @@ def pod(config: OperatorConfig = CONFIG, **spec: Any) -> dict[str, Any]:
         spec=EdgeDeploymentSpec.model_validate(body["spec"]),
         registered_model="vibration",
         tracking_uri="http://mlflow:5000",
+        credentials_secret=credentials_secret,
     )
     return build_inference_pod(inputs, "edge-0", 3, "c" * 64, config)
 
@@ -107,16 +110,7 @@ def test_the_pod_is_bound_to_its_node() -> None:
 
 
 def test_the_registry_secret_gives_the_pod_its_mlflow_keys_by_name_only() -> None:
-    body = edge_deployment()
-    body["metadata"].update(namespace="edge", uid="dep-uid")
-    inputs = ServingInputs(
-        deployment=body,
-        spec=EdgeDeploymentSpec.model_validate(body["spec"]),
-        registered_model="vibration",
-        tracking_uri="http://mlflow:5000",
-        credentials_secret="mlflow",
-    )
-    container = container_of(build_inference_pod(inputs, "edge-0", 3, "c" * 64, CONFIG))
+    container = container_of(pod(credentials_secret="mlflow"))
     assert "envFrom" not in container
     keys = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
