@@ -142,7 +142,15 @@ def act_on_model(
     # Read again rather than carried from the observation: a Secret may rotate between.
     access = _access(parsed)
     if access.problem is not None:
-        return plan  # the next observation reports it; nothing is written without it
+        # Gone since the observation: nothing is written, and the status must not say
+        # it was (the plan's status shows its promotion done).
+        world = ModelWorld(
+            credentials_problem=access.problem,
+            tracking_uri=uri,
+            allowed_modules=config.allowed_modules,
+            allowed_volume_types=config.training_volume_types,
+        )
+        return plan_edge_model(parsed, world, now=now)
     authorization = access.authorization
     name = parsed.obj.spec.registry.registered_model or parsed.metadata.name
     for action in registry_actions:
